@@ -1,0 +1,215 @@
+"""The component contracts every strategy is built from.
+
+A search step is: a :class:`Sampler` turns the :class:`ArchParameters` into one
+:class:`Selection` per decision of the space; the supernet runs with those
+selections; an :class:`ArchOptimizer` updates the weights and the
+architecture.  Strategies that trade accuracy for cost add a
+:class:`LatencyModel` and a :class:`Reward`.  Every contract is small so that
+parts from different papers (a GDAS sampler, a TuNAS reward, a NAS-Bench-201
+space) compose without knowing each other.
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
+import attrs
+import torch
+from torch import nn
+
+if TYPE_CHECKING:  # pragma: no cover
+    from nasplug.search.run import SearchRun, SearchState
+    from nasplug.spaces.base import Decision, Genotype, SearchSpace
+
+
+@attrs.frozen(eq=False)
+class Selection:
+    """What one decision contributes to one forward pass.
+
+    ``weights`` has one entry per choice.  With ``index`` set, only that
+    choice is computed (single-path: uniform, Gumbel, REINFORCE samples) and
+    its output is scaled by ``weights[index]``, which may carry gradient
+    (GDAS's straight-through one-hot).  With ``index`` unset every choice with
+    a non-zero weight is computed and the outputs are summed with their
+    weights (the DARTS mixture, TuNAS op warm-up).
+
+    ``carry_unselected`` adds the other weights as bare scalars to the
+    single-path output: zero in value for a hard one-hot, but it routes a
+    gradient to every logit through the edge output (GDAS's NAS-Bench-201 code).
+    """
+
+    weights: torch.Tensor
+    index: int | None = None
+    carry_unselected: bool = False
+
+    @classmethod
+    def one_hot(cls, num_choices: int, index: int, device: torch.device | str | None = None) -> "Selection":
+        weights = torch.zeros(num_choices, device=device)
+        weights[index] = 1.0
+        return cls(weights, index)
+
+    def detach(self) -> "Selection":
+        return Selection(self.weights.detach(), self.index, self.carry_unselected)
+
+
+def apply_selection(choices: Sequence[nn.Module], x: torch.Tensor, selection: Selection) -> torch.Tensor:
+    """Run the chosen op(s) of one decision on ``x`` as ``selection`` says.
+
+    This is the single place where single-path and mixture semantics are
+    defined, so every space computes exactly the ops a sampler asked for.
+    """
+    weights = selection.weights
+    if selection.index is not None:
+        i = selection.index
+        out = weights[i] * choices[i](x)
+        if selection.carry_unselected:
+            out = out + (weights.sum() - weights[i])
+        return out
+    out = None
+    for w, op in zip(weights, choices):
+        if w.requires_grad or float(w) != 0.0:
+            term = w * op(x)
+            out = term if out is None else out + term
+    if out is None:
+        raise ValueError("a mixture selection must have at least one non-zero weight")
+    return out
+
+
+class ArchParameters(nn.Module):
+    """One vector of logits (alpha) per decision of a space.
+
+    Decisions that share parameters (all normal cells of DARTS) are a single
+    decision of the space, so this is a flat map.  ``init_std`` 1e-3 matches
+    DARTS/GDAS (random near-uniform); 0 matches TuNAS (exactly uniform).
+    """
+
+    def __init__(self, decisions: Sequence["Decision"], init_std: float = 1e-3,
+                 generator: torch.Generator | None = None):
+        super().__init__()
+        self.decisions = tuple(decisions)
+        self.logits = nn.ParameterDict()
+        for decision in self.decisions:
+            init = torch.randn(len(decision.choices), generator=generator) * init_std
+            self.logits[decision.name] = nn.Parameter(init)
+
+    def __getitem__(self, name: str) -> nn.Parameter:
+        return self.logits[name]
+
+    def names(self) -> list[str]:
+        return [d.name for d in self.decisions]
+
+    def probabilities(self) -> dict[str, torch.Tensor]:
+        """softmax(alpha) per decision, detached."""
+        return {name: torch.softmax(p.detach(), dim=-1) for name, p in self.logits.items()}
+
+    def argmax(self) -> dict[str, int]:
+        return {name: int(torch.argmax(p.detach())) for name, p in self.logits.items()}
+
+
+class Sampler(abc.ABC):
+    """Turns architecture parameters into one forward pass's selections."""
+
+    #: True when the selections carry gradient to the architecture parameters.
+    differentiable: bool = False
+
+    @abc.abstractmethod
+    def sample(self, arch: ArchParameters, state: "SearchState") -> dict[str, Selection]:
+        """Selections for every decision; ``state.generator`` is the only randomness allowed."""
+
+    def metrics(self, state: "SearchState") -> dict[str, float]:
+        """Values worth logging each epoch (a temperature, say)."""
+        return {}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        return None
+
+
+class ArchOptimizer(abc.ABC):
+    """The per-step update rule of a strategy.
+
+    The search loop calls :meth:`weight_step` on a training batch and
+    :meth:`arch_step` on a validation batch every step, in the order
+    :attr:`arch_first` says.  The default weight step is the common one
+    (a sampled forward pass, cross-entropy, the run's SGD optimizer); a
+    strategy that samples the weights too (GibbsNAS) overrides it.
+    """
+
+    #: DARTS updates alpha before the weights; GDAS and TuNAS after.
+    arch_first: bool = False
+
+    def setup(self, run: "SearchRun") -> None:
+        """Called once the run has its supernet, arch parameters and optimizers."""
+
+    def weight_step(self, run: "SearchRun", x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+        selections = {k: s.detach() for k, s in run.sample().items()}
+        return run.sgd_step(x, y, selections)
+
+    @abc.abstractmethod
+    def arch_step(self, run: "SearchRun", train_batch: tuple[torch.Tensor, torch.Tensor],
+                  valid_batch: tuple[torch.Tensor, torch.Tensor]) -> dict[str, float]:
+        """Update the architecture parameters; return metrics to log."""
+
+    def final_genotype(self, run: "SearchRun") -> "Genotype":
+        """The architecture this strategy reports at the end (default: the space's derivation rule)."""
+        return run.space.derive(run.arch_distribution())
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        return None
+
+
+class Reward(abc.ABC):
+    """Combines a quality signal Q (higher is better) and a cost T into one reward.
+
+    Works on floats and on tensors alike so that gradient-based strategies
+    can use a reward as a differentiable objective (``-reward``).
+    """
+
+    def __init__(self, target: float | None = None, beta: float = -0.07):
+        if target is None or not (isinstance(target, (int, float)) and math.isfinite(target) and target > 0):
+            raise ValueError(f"reward needs a positive latency target T0, got target={target!r}")
+        self.target = float(target)
+        self.beta = float(beta)
+
+    @abc.abstractmethod
+    def __call__(self, quality: Any, cost: Any) -> Any:
+        ...
+
+
+class LatencyModel(abc.ABC):
+    """Predicts the cost (milliseconds, unless :attr:`unit` says otherwise) of an architecture."""
+
+    unit: str = "ms"
+
+    def prepare(self, space: "SearchSpace", input_shape: tuple[int, ...], num_classes: int) -> None:
+        """Build or load what prediction needs (measure a table, read a file)."""
+
+    @abc.abstractmethod
+    def predict(self, choices: Mapping[str, int]) -> float:
+        """Cost of the architecture given by one choice index per decision."""
+
+    @abc.abstractmethod
+    def decision_costs(self) -> tuple[float, dict[str, torch.Tensor]]:
+        """An additive form of the model: a base cost and, per decision, one cost per choice.
+
+        Gradient-based strategies use it to take the expected cost under their
+        selection weights (:meth:`expected`); a model that is not additive
+        returns its best additive fit.
+        """
+
+    def expected(self, selections: Mapping[str, Selection]) -> torch.Tensor:
+        """Cost under the selections' weights; differentiable through them."""
+        base, costs = self.decision_costs()
+        total = torch.tensor(float(base))
+        for name, selection in selections.items():
+            if name in costs:
+                c = torch.as_tensor(costs[name], dtype=selection.weights.dtype, device=selection.weights.device)
+                total = total.to(c.device) + (selection.weights * c).sum()
+        return total

@@ -1,0 +1,144 @@
+"""Where data comes from: the bundled digits, CIFAR through torchvision, an image folder, tensors.
+
+Nothing here downloads unless the caller passes ``download=True``; a missing
+path is an error that names it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from nasplug.data.bundle import DataBundle, ImageTensorDataset, channel_stats, take
+from nasplug.errors import ConfigError
+
+
+def _bundle(name, x_train, y_train, x_test, y_test, num_classes, classes, augment, pad, flip):
+    mean, std = channel_stats(x_train)
+    train = ImageTensorDataset(x_train, y_train, mean, std, augment=augment, pad=pad, flip=flip)
+    test = ImageTensorDataset(x_test, y_test, mean, std, augment=False)
+    return DataBundle(name, train, test, num_classes, classes)
+
+
+def digits(test_fraction: float = 0.2, split_seed: int = 0, augment: bool = False, limit_train: int | None = None,
+           **unknown) -> DataBundle:
+    """scikit-learn's bundled 8x8 handwritten digits (1,797 images, 10 classes, no download).
+
+    The test split is a fixed, seeded, stratified ``test_fraction`` of the
+    images, the same for every search seed.
+    """
+    _reject(unknown, "digits", ["test_fraction", "split_seed", "augment", "limit_train"])
+    from sklearn.datasets import load_digits
+
+    if not 0.0 < test_fraction < 1.0:
+        raise ConfigError(f"digits test_fraction must be in (0, 1), got {test_fraction!r}")
+    raw = load_digits()
+    images = torch.from_numpy((raw.images * (255.0 / 16.0)).round().astype(np.uint8)).unsqueeze(1)
+    labels = torch.from_numpy(raw.target.astype(np.int64))
+    rng = np.random.default_rng(split_seed)
+    test_idx = []
+    for c in range(10):  # stratified hold-out
+        idx = np.flatnonzero(raw.target == c)
+        test_idx.extend(rng.permutation(idx)[: int(round(len(idx) * test_fraction))].tolist())
+    mask = np.ones(len(labels), dtype=bool)
+    mask[test_idx] = False
+    train_idx = torch.from_numpy(np.flatnonzero(mask))
+    test_idx_t = torch.tensor(sorted(test_idx))
+    x_train, y_train = take(images[train_idx], labels[train_idx], limit_train, split_seed, "limit_train")
+    return _bundle("digits", x_train, y_train, images[test_idx_t], labels[test_idx_t], 10,
+                   [str(c) for c in range(10)], augment, pad=1, flip=False)
+
+
+def cifar(num_classes: int = 10, root: str | None = None, download: bool = False, augment: bool = True,
+          limit_train: int | None = None, limit_test: int | None = None, split_seed: int = 0,
+          **unknown) -> DataBundle:
+    """CIFAR-10/100 through torchvision from ``root`` (downloaded there only with ``download=True``)."""
+    _reject(unknown, f"cifar{num_classes}", ["root", "download", "augment", "limit_train", "limit_test", "split_seed"])
+    import torchvision
+
+    if root is None:
+        raise ConfigError(f"cifar{num_classes} needs root=PATH (a folder with the torchvision CIFAR files); "
+                          "pass download=True to fetch them there")
+    cls = {10: torchvision.datasets.CIFAR10, 100: torchvision.datasets.CIFAR100}[num_classes]
+    try:
+        train = cls(root=str(root), train=True, download=download)
+        test = cls(root=str(root), train=False, download=download)
+    except RuntimeError as exc:
+        raise ConfigError(f"CIFAR-{num_classes} not found under {root!r} ({exc}); pass download=True to fetch it") from exc
+
+    def to_tensor(ds):
+        return torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous(), torch.tensor(ds.targets)
+
+    x_train, y_train = take(*to_tensor(train), limit_train, split_seed, "limit_train")
+    x_test, y_test = take(*to_tensor(test), limit_test, split_seed, "limit_test")
+    return _bundle(f"cifar{num_classes}", x_train, y_train, x_test, y_test, num_classes, train.classes,
+                   augment, pad=4, flip=True)
+
+
+def _load_folder(folder: Path, size: int | None):
+    from torchvision.datasets import ImageFolder
+    from torchvision.io import ImageReadMode, decode_image
+    from torchvision.transforms.functional import resize
+
+    ds = ImageFolder(str(folder))
+    images = []
+    for path, _ in ds.samples:
+        img = decode_image(path, mode=ImageReadMode.RGB)
+        if size is not None and tuple(img.shape[1:]) != (size, size):
+            img = resize(img, [size, size], antialias=True)
+        images.append(img)
+    if not images:
+        raise ConfigError(f"no images found under {str(folder)!r}")
+    shapes = {tuple(i.shape) for i in images}
+    if len(shapes) > 1:
+        raise ConfigError(f"images under {str(folder)!r} differ in size {sorted(shapes)[:3]}...; pass size=N to resize")
+    return torch.stack(images), torch.tensor(ds.targets), tuple(ds.classes)
+
+
+def image_folder(root: str | None = None, size: int | None = None, test_fraction: float = 0.2, augment: bool = True,
+                 flip: bool = True, limit_train: int | None = None, limit_test: int | None = None,
+                 split_seed: int = 0, **unknown) -> DataBundle:
+    """Any ``ImageFolder``-style tree (``root/<class>/<image>``).
+
+    If ``root`` has ``train/`` and ``test/`` sub-folders they are used as the
+    two splits; otherwise a seeded ``test_fraction`` of ``root`` is held out.
+    Images are decoded once and kept in memory.
+    """
+    _reject(unknown, "imagefolder", ["root", "size", "test_fraction", "augment", "flip", "limit_train",
+                                     "limit_test", "split_seed"])
+    if root is None:
+        raise ConfigError("imagefolder needs root=PATH, a folder of <class>/<image> sub-folders")
+    path = Path(root).expanduser()
+    if not path.is_dir():
+        raise ConfigError(f"image folder {str(path)!r} does not exist")
+    if (path / "train").is_dir() and (path / "test").is_dir():
+        x_train, y_train, classes = _load_folder(path / "train", size)
+        x_test, y_test, test_classes = _load_folder(path / "test", size)
+        if test_classes != classes:
+            raise ConfigError(f"train classes {classes} and test classes {test_classes} differ under {str(path)!r}")
+    else:
+        images, labels, classes = _load_folder(path, size)
+        perm = torch.randperm(len(images), generator=torch.Generator().manual_seed(split_seed))
+        cut = int(round(len(images) * test_fraction))
+        x_test, y_test = images[perm[:cut]], labels[perm[:cut]]
+        x_train, y_train = images[perm[cut:]], labels[perm[cut:]]
+    x_train, y_train = take(x_train, y_train, limit_train, split_seed, "limit_train")
+    x_test, y_test = take(x_test, y_test, limit_test, split_seed, "limit_test")
+    return _bundle(f"imagefolder:{path.name}", x_train, y_train, x_test, y_test, len(classes), classes,
+                   augment, pad=max(1, x_train.shape[-1] // 8), flip=flip)
+
+
+def tensors(x_train: torch.Tensor, y_train: torch.Tensor, x_test: torch.Tensor, y_test: torch.Tensor,
+            num_classes: int | None = None, augment: bool = False, name: str = "tensors") -> DataBundle:
+    """A user's own tensors: images (N, C, H, W) as uint8 0..255 or floats, integer labels."""
+    if num_classes is None:
+        num_classes = int(max(int(y_train.max()), int(y_test.max())) + 1)
+    return _bundle(name, x_train, y_train, x_test, y_test, num_classes,
+                   [str(c) for c in range(num_classes)], augment, pad=max(1, x_train.shape[-1] // 8), flip=False)
+
+
+def _reject(unknown: dict, dataset: str, allowed: list[str]) -> None:
+    if unknown:
+        raise ConfigError(f"unknown option(s) {sorted(unknown)} for dataset {dataset!r}; allowed: {', '.join(allowed)}")

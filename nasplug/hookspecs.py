@@ -1,0 +1,82 @@
+"""The hooks a nasplug plugin implements: one per kind of component.
+
+Each hook takes no arguments and returns a mapping from a component name to a
+factory (any callable: a class or a function).  The kernel calls every
+implementation, attributes each name to the plugin that returned it, and keeps
+the factories in :mod:`nasplug.registry`.  A factory is called with keyword
+arguments only (the user's options); the registry never inspects signatures.
+
+The kernel's own components (the ``darts`` and ``nb201`` spaces, the
+``uniform`` sampler, the ``random`` strategy, the bundled datasets) are
+registered through these same hooks by :mod:`nasplug.builtin`.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Mapping
+
+import pluggy
+
+PROJECT = "nasplug"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+Factories = Mapping[str, Callable[..., object]]
+
+
+@hookspec
+def nasplug_search_spaces() -> Factories:
+    """Search spaces: name -> factory returning a :class:`nasplug.spaces.SearchSpace`.
+
+    Called once when the registry is built.  Factories take the space's
+    options (channels, cells, ...) as keyword arguments.
+    """
+
+
+@hookspec
+def nasplug_samplers() -> Factories:
+    """Samplers: name -> factory returning a :class:`nasplug.components.Sampler`.
+
+    A sampler turns architecture parameters into the per-decision
+    :class:`~nasplug.components.Selection` used by one forward pass.
+    """
+
+
+@hookspec
+def nasplug_arch_optimizers() -> Factories:
+    """Architecture optimizers: name -> factory returning an
+    :class:`nasplug.components.ArchOptimizer`, the per-step update rule."""
+
+
+@hookspec
+def nasplug_rewards() -> Factories:
+    """Rewards: name -> factory returning a :class:`nasplug.components.Reward`,
+    which combines a quality signal and a cost (latency) into one number."""
+
+
+@hookspec
+def nasplug_latency_models() -> Factories:
+    """Latency models: name -> factory returning a
+    :class:`nasplug.components.LatencyModel` that predicts an architecture's cost."""
+
+
+@hookspec
+def nasplug_datasets() -> Factories:
+    """Datasets: name -> factory returning a :class:`nasplug.data.DataBundle`.
+
+    Factories take ``root`` (a local path, when the data lives on disk) and
+    dataset-specific options.  No factory may download unless asked to.
+    """
+
+
+@hookspec
+def nasplug_strategies() -> Factories:
+    """Strategy presets: name -> a :class:`nasplug.search.StrategySpec` (or a
+    callable returning one) naming the sampler and architecture optimizer a
+    search uses, with the paper's default settings."""
+
+
+@hookspec
+def nasplug_genotypes() -> Factories:
+    """Published architectures: name -> callable returning a genotype, so
+    ``nasplug train gdas_frc`` trains a paper's cell by name."""
