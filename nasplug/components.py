@@ -213,3 +213,15 @@ class LatencyModel(abc.ABC):
                 c = torch.as_tensor(costs[name], dtype=selection.weights.dtype, device=selection.weights.device)
                 total = total.to(c.device) + (selection.weights * c).sum()
         return total
+
+
+class Benchmark(abc.ABC):
+    """A ground-truth oracle (a tabular benchmark) for genotypes of some spaces."""
+
+    @abc.abstractmethod
+    def supports(self, space: "SearchSpace") -> bool:
+        """Whether genotypes of ``space`` can be looked up."""
+
+    @abc.abstractmethod
+    def query(self, space: "SearchSpace", genotype: "Genotype") -> dict[str, float]:
+        """Metrics of ``genotype`` (e.g. ``{"test_accuracy": 93.7}``); keys are the benchmark's own."""

@@ -92,6 +92,8 @@ class SearchConfig:
     latency_model: str | None = attrs.field(default=None, validator=_name)
     latency_options: dict[str, Any] = options_field
     latency_target: float | None = attrs.field(default=None, validator=_positive)
+    benchmark: str | None = attrs.field(default=None, validator=_name)
+    benchmark_options: dict[str, Any] = options_field
     # schedule
     epochs: int = attrs.field(default=50, validator=_positive_int)
     batch_size: int = attrs.field(default=64, validator=_positive_int)

@@ -80,3 +80,11 @@ def nasplug_strategies() -> Factories:
 def nasplug_genotypes() -> Factories:
     """Published architectures: name -> callable returning a genotype, so
     ``nasplug train gdas_frc`` trains a paper's cell by name."""
+
+
+@hookspec
+def nasplug_benchmarks() -> Factories:
+    """Ground-truth oracles: name -> factory returning a :class:`nasplug.components.Benchmark`
+    (a tabular benchmark such as NAS-Bench-201), which scores a found genotype
+    without retraining.  A search with ``benchmark=NAME`` records its answers
+    every epoch."""

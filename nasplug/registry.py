@@ -32,6 +32,7 @@ KINDS: dict[str, tuple[str, str]] = {
     "dataset": ("nasplug_datasets", "dataset"),
     "strategy": ("nasplug_strategies", "strategy"),
     "genotype": ("nasplug_genotypes", "named genotype"),
+    "benchmark": ("nasplug_benchmarks", "benchmark"),
 }
 
 

@@ -70,6 +70,7 @@ class SearchResult:
     history: list[dict[str, Any]]
     run_dir: Path | None
     config: SearchConfig
+    benchmark: dict[str, float] | None = None
 
     def genotype_record(self) -> dict[str, Any]:
         return genotype_record(self.space, self.genotype)
@@ -134,6 +135,11 @@ class SearchRun:
         self.latency_model: LatencyModel | None = None
         self.reward: Reward | None = None
         self._build_cost_parts()
+        self.benchmark = None
+        if cfg.benchmark is not None:
+            self.benchmark = self.registry.get("benchmark", cfg.benchmark, **cfg.benchmark_options)
+            if not self.benchmark.supports(self.space):
+                raise ConfigError(f"benchmark {cfg.benchmark!r} cannot score genotypes of space {self.space.name!r}")
 
         self.w_optimizer = torch.optim.SGD(self.supernet.parameters(), lr=cfg.w_lr, momentum=cfg.w_momentum,
                                            nesterov=cfg.w_nesterov and cfg.w_momentum > 0,
@@ -335,6 +341,8 @@ class SearchRun:
                            "derived_valid_acc": valid_acc})
             if self.latency_model is not None:
                 record["derived_latency"] = self.latency_model.predict(self.space.choices_from_genotype(genotype))
+            if self.benchmark is not None:
+                record["benchmark"] = self.benchmark.query(self.space, genotype)
         record["distribution"] = self.arch_distribution()
         record["seconds"] = time.time() - started
         self.history.append(record)
@@ -375,10 +383,11 @@ class SearchRun:
             self.final = self.optimizer.final_genotype(self)
             self.finished = True
             self.save()
-        result = SearchResult(self.final, self.space, self.history, self.run_dir, self.config)
+        scores = self.benchmark.query(self.space, self.final) if self.benchmark is not None else None
+        result = SearchResult(self.final, self.space, self.history, self.run_dir, self.config, scores)
         if self.run_dir is not None:
             atomic_write_json(self.run_dir / GENOTYPE, result.genotype_record())
-            atomic_write_json(self.run_dir / RESULT, {"genotype": result.genotype_record(),
+            atomic_write_json(self.run_dir / RESULT, {"genotype": result.genotype_record(), "benchmark": scores,
                                                       "history": self.history, "epochs": len(self.history)})
         return result
 

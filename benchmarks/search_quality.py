@@ -1,0 +1,92 @@
+"""Equal-budget search quality: every strategy, several seeds, every found genotype retrained identically.
+
+    python benchmarks/search_quality.py --strategies random,gdas --seeds 3
+
+Each strategy runs with its paper preset, on the same data, space, epochs and
+batch size; each found genotype is then retrained from scratch with one
+fixed recipe and scored on the untouched test split.  Reported per strategy:
+mean and std of test accuracy, the run-to-run spread of the genotypes (mean
+pairwise fraction of decisions that differ), and search time.  The last line
+is a JSON object with the same figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import statistics
+import tempfile
+import time
+
+from nasplug import Pipeline, registry
+from nasplug.cli_options import parse_options
+
+DEFAULT_ORDER = ["random", "gdas", "darts", "darts-2nd", "amended", "gibbs-1st", "gibbs-1st-mean", "gibbs",
+                 "gibbs-mean", "tunas"]
+
+
+def genotype_spread(space, records) -> float:
+    """Mean over pairs of runs of the fraction of decisions on which their genotypes differ."""
+    choices = [space.choices_from_genotype(space.genotype_from_json(r["genotype"])) for r in records]
+    pairs = list(itertools.combinations(choices, 2))
+    if not pairs:
+        return 0.0
+    return statistics.fmean(sum(a[k] != b[k] for k in a) / len(a) for a, b in pairs)
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--strategies", default="", help="comma-separated; default: every installed one of "
+                                                         + ", ".join(DEFAULT_ORDER))
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--space", default="nb201")
+    parser.add_argument("--space-option", action="append", default=["C=8", "N=2"])
+    parser.add_argument("--data", default="digits")
+    parser.add_argument("--data-option", action="append", default=[])
+    parser.add_argument("--epochs", type=int, default=15, help="search epochs, the same for every strategy")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--train-epochs", type=int, default=15)
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args(argv)
+
+    installed = registry.names("strategy")
+    strategies = [s for s in args.strategies.split(",") if s] or [s for s in DEFAULT_ORDER if s in installed]
+    space_options = parse_options(args.space_option)
+    data_options = parse_options(args.data_option)
+    space = registry.get("space", args.space, **space_options)
+    results: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for strategy in strategies:
+            accs, records, seconds = [], [], []
+            for seed in range(args.seeds):
+                pipe = Pipeline(space=args.space, strategy=strategy, data=args.data, space_options=space_options,
+                                data_options=data_options, epochs=args.epochs, batch_size=args.batch_size,
+                                seed=seed, device=args.device, runs_root=tmp)
+                start = time.time()
+                found = pipe.search()
+                seconds.append(time.time() - start)
+                record = found.genotype_record()
+                report = pipe.train(record, epochs=args.train_epochs, seed=0)
+                accs.append(report.test_accuracy)
+                records.append(record)
+                print(f"{strategy:<16} seed {seed}: test acc {report.test_accuracy:.4f}  {record['string']}",
+                      flush=True)
+            results[strategy] = {
+                "mean": statistics.fmean(accs), "std": statistics.pstdev(accs), "accs": accs,
+                "genotypes": [r["string"] for r in records], "spread": genotype_spread(space, records),
+                "search_seconds": statistics.fmean(seconds),
+            }
+    print()
+    print(f"{'strategy':<16} {'test acc mean':>14} {'std':>8} {'spread':>8} {'search s':>9}")
+    for name, r in results.items():
+        print(f"{name:<16} {r['mean']:>14.4f} {r['std']:>8.4f} {r['spread']:>8.3f} {r['search_seconds']:>9.1f}")
+    summary = {"setup": {"space": args.space, "space_options": space_options, "data": args.data,
+                         "epochs": args.epochs, "train_epochs": args.train_epochs, "seeds": args.seeds},
+               **results}
+    print(json.dumps(summary, sort_keys=True))
+    return summary
+
+
+if __name__ == "__main__":
+    main()
