@@ -48,7 +48,11 @@ def main(argv=None) -> dict:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--train-epochs", type=int, default=15)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--nb201", default=None, metavar="PATH",
+                        help="NAS-Bench-201 table directory (nasplug-nb201): also report each found cell's table "
+                             "CIFAR-10 test accuracy (nb201 space only)")
     args = parser.parse_args(argv)
+    bench = {"benchmark": "nb201", "benchmark_options": {"path": args.nb201}} if args.nb201 else {}
 
     installed = registry.names("strategy")
     strategies = [s for s in args.strategies.split(",") if s] or [s for s in DEFAULT_ORDER if s in installed]
@@ -58,11 +62,11 @@ def main(argv=None) -> dict:
     results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for strategy in strategies:
-            accs, records, seconds = [], [], []
+            accs, records, seconds, table_accs = [], [], [], []
             for seed in range(args.seeds):
                 pipe = Pipeline(space=args.space, strategy=strategy, data=args.data, space_options=space_options,
                                 data_options=data_options, epochs=args.epochs, batch_size=args.batch_size,
-                                seed=seed, device=args.device, runs_root=tmp)
+                                seed=seed, device=args.device, runs_root=tmp, **bench)
                 start = time.time()
                 found = pipe.search()
                 seconds.append(time.time() - start)
@@ -70,19 +74,29 @@ def main(argv=None) -> dict:
                 report = pipe.train(record, epochs=args.train_epochs, seed=0)
                 accs.append(report.test_accuracy)
                 records.append(record)
-                print(f"{strategy:<16} seed {seed}: test acc {report.test_accuracy:.4f}  {record['string']}",
+                table = f"  table acc {found.benchmark['test_accuracy']:.2f}" if found.benchmark else ""
+                if found.benchmark:
+                    table_accs.append(found.benchmark["test_accuracy"])
+                print(f"{strategy:<16} seed {seed}: test acc {report.test_accuracy:.4f}{table}  {record['string']}",
                       flush=True)
             results[strategy] = {
                 "mean": statistics.fmean(accs), "std": statistics.pstdev(accs), "accs": accs,
                 "genotypes": [r["string"] for r in records], "spread": genotype_spread(space, records),
                 "search_seconds": statistics.fmean(seconds),
             }
+            if table_accs:
+                results[strategy].update({"table_mean": statistics.fmean(table_accs),
+                                          "table_std": statistics.pstdev(table_accs), "table_accs": table_accs})
     print()
-    print(f"{'strategy':<16} {'test acc mean':>14} {'std':>8} {'spread':>8} {'search s':>9}")
+    table_head = f" {'table acc':>10} {'std':>6}" if args.nb201 else ""
+    print(f"{'strategy':<16} {'test acc mean':>14} {'std':>8} {'spread':>8} {'search s':>9}{table_head}")
     for name, r in results.items():
-        print(f"{name:<16} {r['mean']:>14.4f} {r['std']:>8.4f} {r['spread']:>8.3f} {r['search_seconds']:>9.1f}")
+        table_cols = f" {r['table_mean']:>10.2f} {r['table_std']:>6.2f}" if "table_mean" in r else ""
+        print(f"{name:<16} {r['mean']:>14.4f} {r['std']:>8.4f} {r['spread']:>8.3f} {r['search_seconds']:>9.1f}"
+              f"{table_cols}")
     summary = {"setup": {"space": args.space, "space_options": space_options, "data": args.data,
-                         "epochs": args.epochs, "train_epochs": args.train_epochs, "seeds": args.seeds},
+                         "epochs": args.epochs, "train_epochs": args.train_epochs, "seeds": args.seeds,
+                         "nb201": args.nb201},
                **results}
     print(json.dumps(summary, sort_keys=True))
     return summary

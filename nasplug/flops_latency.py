@@ -39,7 +39,7 @@ class FlopsLatencyModel(LatencyModel):
             row = []
             for k in range(len(d.choices)):
                 row.append(self._macs({**reference, d.name: k}) - self._base if k else 0.0)
-            self._costs[d.name] = torch.tensor(row)
+            self._costs[d.name] = torch.tensor(row, dtype=torch.float64)
 
     def _macs(self, choices: Mapping[str, int]) -> float:
         return count_macs(self._net, self._example, self.space.selections(choices)) / 1e6

@@ -14,12 +14,13 @@ plugin, and a name claimed twice is an error that names both claimants
 
 from __future__ import annotations
 
+import inspect
 import threading
 from typing import Any, Callable, Iterable
 
 import attrs
 
-from nasplug.errors import DuplicateComponentError, PluginLoadError, UnknownComponentError
+from nasplug.errors import ConfigError, DuplicateComponentError, PluginLoadError, UnknownComponentError
 from nasplug.plugins import LoadedPlugins, load_plugins
 
 #: kind -> (hook name, human name used in messages)
@@ -109,8 +110,30 @@ class Registry:
         return self.entry(kind, name).factory
 
     def get(self, kind: str, name: str, **options: Any) -> Any:
-        """Build the component ``name`` of ``kind`` with ``options``."""
-        return self.factory(kind, name)(**options)
+        """Build the component ``name`` of ``kind`` with ``options``.
+
+        Options the factory does not accept are reported with the ones it does.
+        """
+        entry = self.entry(kind, name)
+        factory = entry.factory
+        if not callable(factory):
+            return factory
+        try:
+            signature = inspect.signature(factory)
+        except (TypeError, ValueError):
+            signature = None
+        if signature is not None:
+            try:
+                signature.bind(**options)
+            except TypeError:
+                accepted = [p.name for p in signature.parameters.values()
+                            if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+                bad = sorted(set(options) - set(accepted))
+                raise ConfigError(
+                    f"{KINDS[kind][1]} {name!r} ({entry.plugin}) does not take option(s) {bad or sorted(options)}; "
+                    f"it accepts: {', '.join(accepted) or 'no options'}"
+                ) from None
+        return factory(**options)
 
     def provided_by(self, plugin: str) -> dict[str, list[str]]:
         """What one plugin provides, by kind (for ``nasplug plugins``)."""

@@ -130,7 +130,7 @@ class Trainer:
             if cfg.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
             self.optimizer.step()
-            loss_sum += float(loss) * len(y)
+            loss_sum += loss.item() * len(y)
             correct += int((logits.argmax(1) == y).sum())
             total += len(y)
         test_loss, test_acc = evaluate(self.model, self.test_loader, self.device)

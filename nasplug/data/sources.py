@@ -77,24 +77,31 @@ def cifar(num_classes: int = 10, root: str | None = None, download: bool = False
                    augment, pad=4, flip=True)
 
 
-def _load_folder(folder: Path, size: int | None):
+def _load_folder(folder: Path, size: int | None, limit: int | None = None, seed: int = 0):
+    """Decode an ImageFolder tree into a uint8 tensor; with ``limit``, a seeded subset decoded alone."""
+    from PIL import Image
     from torchvision.datasets import ImageFolder
-    from torchvision.io import ImageReadMode, decode_image
-    from torchvision.transforms.functional import resize
 
     ds = ImageFolder(str(folder))
+    samples = ds.samples
+    if limit is not None and limit < len(samples):
+        if limit < 1:
+            raise ConfigError(f"limit must be a positive number of images, got {limit!r}")
+        keep = torch.randperm(len(samples), generator=torch.Generator().manual_seed(seed))[:limit].sort().values
+        samples = [samples[i] for i in keep.tolist()]
     images = []
-    for path, _ in ds.samples:
-        img = decode_image(path, mode=ImageReadMode.RGB)
-        if size is not None and tuple(img.shape[1:]) != (size, size):
-            img = resize(img, [size, size], antialias=True)
-        images.append(img)
+    for path, _ in samples:
+        with Image.open(path) as img:
+            img = img.convert("RGB")
+            if size is not None and img.size != (size, size):
+                img = img.resize((size, size), Image.BILINEAR)
+            images.append(torch.from_numpy(np.asarray(img, dtype=np.uint8).copy()).permute(2, 0, 1))
     if not images:
         raise ConfigError(f"no images found under {str(folder)!r}")
     shapes = {tuple(i.shape) for i in images}
     if len(shapes) > 1:
         raise ConfigError(f"images under {str(folder)!r} differ in size {sorted(shapes)[:3]}...; pass size=N to resize")
-    return torch.stack(images), torch.tensor(ds.targets), tuple(ds.classes)
+    return torch.stack(images), torch.tensor([label for _, label in samples]), tuple(ds.classes)
 
 
 def image_folder(root: str | None = None, size: int | None = None, test_fraction: float = 0.2, augment: bool = True,
@@ -114,8 +121,8 @@ def image_folder(root: str | None = None, size: int | None = None, test_fraction
     if not path.is_dir():
         raise ConfigError(f"image folder {str(path)!r} does not exist")
     if (path / "train").is_dir() and (path / "test").is_dir():
-        x_train, y_train, classes = _load_folder(path / "train", size)
-        x_test, y_test, test_classes = _load_folder(path / "test", size)
+        x_train, y_train, classes = _load_folder(path / "train", size, limit_train, split_seed)
+        x_test, y_test, test_classes = _load_folder(path / "test", size, limit_test, split_seed)
         if test_classes != classes:
             raise ConfigError(f"train classes {classes} and test classes {test_classes} differ under {str(path)!r}")
     else:

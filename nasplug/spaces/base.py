@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from nasplug.components import Selection
-from nasplug.errors import GenotypeError
+from nasplug.errors import ConfigError, GenotypeError
 
 
 @attrs.frozen
@@ -135,4 +135,4 @@ def as_probability_lists(probabilities: Mapping[str, Sequence[float] | torch.Ten
 def positive_int(instance, attribute, value):
     """attrs validator: a strictly positive int, with a message naming the field."""
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{type(instance).__name__}.{attribute.name} must be a positive integer, got {value!r}")
+        raise ConfigError(f"{type(instance).__name__}.{attribute.name} must be a positive integer, got {value!r}")

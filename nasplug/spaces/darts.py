@@ -288,10 +288,15 @@ class DartsSpace(SearchSpace):
     stem_multiplier: int = attrs.field(default=3, validator=positive_int)
     ops: tuple[str, ...] = attrs.field(default=DARTS_OPS, converter=tuple, validator=_ops_validator)
     keep_edges: int | None = attrs.field(default=2)
-    alpha_scope: str = attrs.field(default="type", validator=attrs.validators.in_(("type", "cell")))
+    alpha_scope: str = attrs.field(default="type")
     search_reduction: bool = attrs.field(default=True)
     child_C: int = attrs.field(default=36, validator=positive_int)
     child_layers: int = attrs.field(default=20, validator=positive_int)
+
+    @alpha_scope.validator
+    def _alpha_scope(self, attribute, value):
+        if value not in ("type", "cell"):
+            raise ConfigError(f"DartsSpace.alpha_scope must be 'type' (shared per cell type) or 'cell', got {value!r}")
 
     @keep_edges.validator
     def _keep_edges(self, attribute, value):
@@ -422,6 +427,23 @@ class DartsSpace(SearchSpace):
                 for op, src in node:
                     if op not in DARTS_OPS:
                         raise GenotypeError(f"unknown op {op!r} in genotype; allowed: {', '.join(DARTS_OPS)}")
+
+    def cell_graphs(self, genotype) -> dict[str, list[tuple[int, int, str]]]:
+        """Edges (from, to, op) of each searched cell, for drawing (node 6+ is the concatenated output)."""
+        genotype = self._coerce(genotype)
+        if genotype.cells is not None:
+            named = {f"cell{i}": c for i, c in enumerate(genotype.cells)}
+        else:
+            named = {"normal": genotype.normal}
+            if genotype.reduce is not None:
+                named["reduce"] = genotype.reduce
+        graphs = {}
+        for name, cell in named.items():
+            out_node = 2 + len(cell)
+            edges = [(src, dst, op) for dst, node in enumerate(cell, start=2) for op, src in node]
+            edges += [(dst, out_node, "concat") for dst in range(2, out_node)]
+            graphs[name] = edges
+        return graphs
 
     def _coerce(self, genotype) -> DartsGenotype:
         return genotype if isinstance(genotype, DartsGenotype) else self.genotype_from_json(genotype)

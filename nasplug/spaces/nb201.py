@@ -206,6 +206,11 @@ class NB201Space(SearchSpace):
             return NB201Genotype(tuple(data))
         raise GenotypeError(f"an nb201 genotype is a string like '|nor_conv_3x3~0|+...', got {data!r}")
 
+    def cell_graphs(self, genotype) -> dict[str, list[tuple[int, int, str]]]:
+        """Edges (from, to, op) of the cell, for drawing; ``none`` edges are left out."""
+        genotype = self._coerce(genotype)
+        return {"cell": [(s, d, op) for (s, d), op in zip(EDGES, genotype.ops) if op != "none"]}
+
     def _coerce(self, genotype) -> NB201Genotype:
         if isinstance(genotype, NB201Genotype):
             return genotype

@@ -1,0 +1,16 @@
+"""Hook implementations: the only module nasplug imports through the entry point."""
+
+from nasplug import hookimpl
+
+from nasplug_example.chain_space import ChainSpace
+from nasplug_example.epsilon_greedy import EpsilonGreedySampler
+
+
+@hookimpl
+def nasplug_search_spaces():
+    return {"chain": ChainSpace}
+
+
+@hookimpl
+def nasplug_samplers():
+    return {"epsilon-greedy": EpsilonGreedySampler}

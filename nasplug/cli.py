@@ -1,0 +1,179 @@
+"""The ``nasplug`` command: plugins, search, resume, train, show."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from nasplug import registry as registry_module
+from nasplug.cli_options import parse_options
+from nasplug.config import SearchConfig, TrainConfig, load_toml
+from nasplug.errors import NasplugError
+
+# flag -> SearchConfig field, for flags whose value is passed through as is
+SEARCH_FLAGS = {
+    "space": str, "strategy": str, "data": str, "sampler": str, "arch_optimizer": str, "reward": str,
+    "latency_model": str, "latency_target": float, "benchmark": str, "epochs": int, "batch_size": int,
+    "valid_batch_size": int, "steps_per_epoch": int, "train_portion": float, "w_lr": float, "arch_lr": float,
+    "seed": int, "device": str, "eval_batches": int, "runs_root": str,
+}
+OPTION_FLAGS = ("space", "data", "sampler", "optimizer", "reward", "latency", "benchmark")
+TRAIN_FLAGS = {"data": str, "epochs": int, "batch_size": int, "lr": float, "weight_decay": float,
+               "drop_path": float, "auxiliary_weight": float, "seed": int, "device": str, "runs_root": str}
+
+
+def _add_option_flags(parser: argparse.ArgumentParser, kinds: Sequence[str]) -> None:
+    for kind in kinds:
+        parser.add_argument(f"--{kind}-option", action="append", default=None, metavar="KEY=VALUE",
+                            help=f"an option for the {kind} (repeatable)")
+
+
+def _data_root_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-root", default=None, help="folder of the dataset (imagefolder, cifar10, cifar100)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nasplug", description="Neural architecture search with plugins.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("plugins", help="list installed plugins, what each provides, and load errors")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = sub.add_parser("search", help="run an architecture search")
+    p.add_argument("--config", help="a TOML file of SearchConfig fields (flags override it)")
+    for flag, kind in SEARCH_FLAGS.items():
+        p.add_argument("--" + flag.replace("_", "-"), type=kind, default=None)
+    _add_option_flags(p, OPTION_FLAGS)
+    _data_root_flag(p)
+    p.add_argument("--run-dir", default=None, help="directory for this run (default: RUNS_ROOT/<time>-<label>)")
+    p.add_argument("--quiet", action="store_true")
+
+    p = sub.add_parser("resume", help="continue a killed search from its last checkpoint")
+    p.add_argument("run_dir")
+    p.add_argument("--quiet", action="store_true")
+
+    p = sub.add_parser("train", help="retrain a genotype from scratch and report test accuracy, params, FLOPs")
+    p.add_argument("genotype", help="a genotype.json, a search run directory, or a named genotype")
+    p.add_argument("--config", help="a TOML file of TrainConfig fields")
+    for flag, kind in TRAIN_FLAGS.items():
+        p.add_argument("--" + flag.replace("_", "-"), type=kind, default=None)
+    _add_option_flags(p, ("space", "data"))
+    _data_root_flag(p)
+    p.add_argument("--run-dir", default=None)
+    p.add_argument("--quiet", action="store_true")
+
+    p = sub.add_parser("show", help="print a run's genotype and draw its cells and architecture distribution")
+    p.add_argument("run_dir")
+    p.add_argument("--out", default=None, help="where to write the PNGs (default: the run directory)")
+    return parser
+
+
+def _collect(args: argparse.Namespace, flags: dict[str, Any], option_kinds: Sequence[str],
+             section: str) -> dict[str, Any]:
+    """TOML file values, then the flags the user actually gave."""
+    values: dict[str, Any] = {}
+    if getattr(args, "config", None):
+        data = load_toml(args.config)
+        values.update(data.get(section, data))
+    for flag in flags:
+        value = getattr(args, flag, None)
+        if value is not None:
+            values[flag] = value
+    for kind in option_kinds:
+        items = getattr(args, f"{kind}_option", None)
+        field = {"optimizer": "optimizer_options", "latency": "latency_options"}.get(kind, f"{kind}_options")
+        if items:
+            values[field] = {**values.get(field, {}), **parse_options(items)}
+    if getattr(args, "data_root", None):
+        values["data_options"] = {**values.get("data_options", {}), "root": args.data_root}
+    return values
+
+
+def cmd_plugins(args) -> int:
+    reg = registry_module.default_registry()
+    plugins = []
+    for name, info in reg.loaded.plugins.items():
+        plugins.append({"name": name, "distribution": info.distribution, "version": info.version,
+                        "module": info.module, "provides": reg.provided_by(info.distribution)})
+    errors = [{"plugin": getattr(e, "plugin", None) or getattr(e, "providers", None), "error": str(e)}
+              for e in reg.errors]
+    if args.json:
+        print(json.dumps({"plugins": plugins, "errors": errors}, indent=2, sort_keys=True))
+        return 0
+    for plugin in plugins:
+        print(f"{plugin['distribution']} {plugin['version'] or '(not installed)'}  [{plugin['module']}]")
+        for kind, names in plugin["provides"].items():
+            print(f"  {kind + ':':<16} {', '.join(names)}")
+    if errors:
+        print("\nerrors:")
+        for error in errors:
+            print(f"  {error['error']}")
+    return 0
+
+
+def cmd_search(args) -> int:
+    from nasplug.pipeline import Pipeline
+
+    values = _collect(args, SEARCH_FLAGS, OPTION_FLAGS, "search")
+    pipeline = Pipeline(run_dir=args.run_dir, verbose=not args.quiet, **values)
+    return _report_search(pipeline.search())
+
+
+def _report_search(result) -> int:
+    print(f"genotype: {result.genotype}")
+    if result.benchmark:
+        print("benchmark: " + json.dumps(result.benchmark, sort_keys=True))
+    print(f"run directory: {result.run_dir}")
+    print(f"retrain it with: nasplug train {result.run_dir}/genotype.json --data {result.config.data}")
+    return 0
+
+
+def cmd_resume(args) -> int:
+    from nasplug.search.run import SearchRun
+
+    run = SearchRun.resume(args.run_dir, verbose=not args.quiet)
+    print(f"resuming {args.run_dir} at epoch {run.state.epoch}/{run.config.epochs}", file=sys.stderr)
+    return _report_search(run.run())
+
+
+def cmd_train(args) -> int:
+    from nasplug.train import train
+
+    values = _collect(args, TRAIN_FLAGS, ("space", "data"), "train")
+    result = train(args.genotype, TrainConfig.from_dict(values), run_dir=args.run_dir, verbose=not args.quiet)
+    print(f"genotype: {result.genotype}")
+    print(f"test accuracy: {result.test_accuracy:.4f}  parameters: {result.parameters:,}  "
+          f"MACs: {result.macs:,}")
+    print(f"run directory: {result.run_dir}")
+    return 0
+
+
+def cmd_show(args) -> int:
+    from nasplug.viz import show_run
+
+    for line in show_run(Path(args.run_dir), Path(args.out) if args.out else None):
+        print(line)
+    return 0
+
+
+COMMANDS = {"plugins": cmd_plugins, "search": cmd_search, "resume": cmd_resume, "train": cmd_train,
+            "show": cmd_show}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except NasplugError as exc:
+        print(f"nasplug: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("nasplug: interrupted; `nasplug resume RUN_DIR` continues from the last checkpoint", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""The nasplug command, run in-process as a user runs it."""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from nasplug.cli import main
+
+SHARED_DATA = Path(os.environ.get("NASPLUG_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+SMALL = ["--space", "nb201", "--space-option", "C=4", "--space-option", "N=1", "--steps-per-epoch", "3",
+         "--optimizer-option", "num_candidates=5", "--quiet"]
+
+
+def test_plugins_lists_kernel_components_as_text_and_json(capsys):
+    assert main(["plugins"]) == 0
+    text = capsys.readouterr().out
+    assert "darts, nb201" in text and "random" in text
+    assert main(["plugins", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    kernel = next(p for p in data["plugins"] if p["distribution"] == "nasplug")
+    assert {"darts", "nb201"} <= set(kernel["provides"]["space"])
+    assert "random" in kernel["provides"]["strategy"]
+    assert isinstance(data["errors"], list)
+
+
+def test_search_train_show(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    assert main(["search", *SMALL, "--strategy", "random", "--data", "digits", "--epochs", "2",
+                 "--run-dir", str(run_dir)]) == 0
+    out = capsys.readouterr().out
+    assert f"run directory: {run_dir}" in out
+    assert main(["train", str(run_dir / "genotype.json"), "--data", "digits", "--epochs", "1", "--quiet",
+                 "--run-dir", str(tmp_path / "train")]) == 0
+    out = capsys.readouterr().out
+    assert "test accuracy:" in out and "parameters:" in out and f"run directory: {tmp_path / 'train'}" in out
+    assert main(["show", str(run_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "genotype: |" in out
+    assert (run_dir / "cells.png").stat().st_size > 1000
+    assert (run_dir / "distribution.png").stat().st_size > 1000
+
+
+def test_search_from_toml_config(tmp_path, capsys):
+    config = tmp_path / "search.toml"
+    config.write_text('[search]\nspace = "nb201"\nstrategy = "random"\nepochs = 1\nsteps_per_epoch = 2\n'
+                      f'runs_root = "{tmp_path}"\n[search.space_options]\nC = 4\nN = 1\n'
+                      '[search.optimizer_options]\nnum_candidates = 3\n')
+    assert main(["search", "--config", str(config), "--quiet"]) == 0
+    assert "genotype: |" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["search", "--strategy", "gdass"], "unknown strategy 'gdass'; known:"),
+    (["search", "--space", "nb201", "--space-option", "C=0"], "NB201Space.C must be a positive integer, got 0"),
+    (["search", "--epochs", "0"], "SearchConfig.epochs must be a positive integer, got 0"),
+    (["train", "no_such_genotype"], "neither a genotype JSON file"),
+])
+def test_bad_input_exits_2_with_a_one_line_error(argv, fragment, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert fragment in err and "Traceback" not in err
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "cifar10-jpeg").is_dir(), reason="shared CIFAR-10 JPEG folder not found")
+def test_search_on_a_real_image_folder(tmp_path, capsys):
+    assert main(["search", *SMALL, "--strategy", "random", "--data", "imagefolder",
+                 "--data-root", str(SHARED_DATA / "cifar10-jpeg"), "--data-option", "limit_train=512",
+                 "--data-option", "limit_test=128", "--epochs", "1", "--batch-size", "32",
+                 "--run-dir", str(tmp_path / "img")]) == 0
+    record = json.loads((tmp_path / "img" / "genotype.json").read_text())
+    assert record["space"] == "nb201" and record["string"].startswith("|")
