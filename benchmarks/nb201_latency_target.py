@@ -1,0 +1,99 @@
+"""Latency-targeted REINFORCE (TuNAS controller) on the NAS-Bench-201 table with a measured device column.
+
+    python benchmarks/nb201_latency_target.py --path ../shared/data/nb201 --device pixel3 --seeds 5
+
+For each target T0 at the 25th, 50th and 75th percentile of the device's
+latencies, the TuNAS controller (registry ``reinforce`` + ``categorical``)
+searches the table with quality = CIFAR-10 test accuracy / 100 and cost =
+the device's measured latency, under the ``absolute`` reward
+(Q + beta |T/T0 - 1|, one beta for every target) and, beside it, the
+``mnas-soft`` reward (Q (T/T0)^beta).  For the policy's final argmax cell
+it reports latency / T0 and the accuracy regret against the best cell whose
+latency is within 5% of T0 (exact, from the table).  The last line is a
+JSON object: ``within_5pct`` and ``mean_regret`` of the absolute reward at
+top level, and both rewards in full under their names.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from nasplug_nb201 import TabularRun, default_dir, load_table
+
+TOLERANCE = 0.05
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--path", default=None, help="directory with accuracy.csv and latency_ms.csv "
+                                                     "(default: $NASPLUG_NB201_DIR or ../shared/data/nb201)")
+    parser.add_argument("--device", default="pixel3", help="a latency column of the table")
+    parser.add_argument("--percentiles", default="25,50,75")
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--queries", type=int, default=2000)
+    parser.add_argument("--rl-lr", type=float, default=0.05, help="controller base lr (TuNAS schedule on top)")
+    parser.add_argument("--beta", type=float, default=-0.5, help="absolute reward's beta, the same for every T0")
+    parser.add_argument("--mnas-beta", type=float, default=-0.07, help="mnas-soft reward's beta (MnasNet's value)")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+
+    path = Path(args.path) if args.path else default_dir(Path(__file__).resolve().parents[1])
+    table = load_table(path)
+    latency = table.latency_column(args.device)
+    accuracy = table.accuracy["cifar10"]
+    rewards = {"absolute": args.beta, "mnas-soft": args.mnas_beta}
+    out: dict = {}
+    rows = []
+    for reward, beta in rewards.items():
+        runs = []
+        for q in [float(p) for p in args.percentiles.split(",")]:
+            target = table.latency_percentile(args.device, q)
+            near = np.abs(latency / target - 1.0) <= TOLERANCE
+            best_near = float(np.nanmax(np.where(near, accuracy, np.nan)))
+            for seed in range(args.seeds):
+                start = time.time()
+                result = TabularRun(table, "reinforce", args.queries, "cifar10", seed, sampler="categorical",
+                                    sampler_options={"op_warmup": False, "filter_warmup": False},
+                                    arch_lr=args.rl_lr, reward=reward, reward_options={"beta": beta},
+                                    latency_device=args.device, latency_target=target).run()
+                ratio = result.final_latency / target
+                runs.append({"percentile": q, "target_ms": target, "seed": seed, "latency_ratio": ratio,
+                             "within_5pct": abs(ratio - 1.0) <= TOLERANCE, "accuracy": result.final_accuracy,
+                             "best_within_5pct": best_near, "regret": best_near - result.final_accuracy,
+                             "genotype": result.genotype.to_string(), "seconds": time.time() - start})
+                print(f"{reward} p{q:.0f} seed {seed}: T/T0 {ratio:.3f} acc {result.final_accuracy:.2f} "
+                      f"regret {best_near - result.final_accuracy:.2f}", file=sys.stderr, flush=True)
+        out[reward] = {"beta": beta, "within_5pct": statistics.fmean(r["within_5pct"] for r in runs),
+                       "mean_regret": statistics.fmean(r["regret"] for r in runs), "runs": runs}
+        rows.extend((reward, r) for r in runs)
+
+    print(f"TuNAS REINFORCE on NAS-Bench-201, {args.device} latency, {args.queries} queries, {args.seeds} seeds/target")
+    print(f"{'reward':<10} {'pct':>4} {'T0 ms':>7} {'T/T0 mean':>10} {'[min, max]':>16} {'within 5%':>10} "
+          f"{'regret':>7} {'best<=5% acc':>13}")
+    for reward in rewards:
+        runs = out[reward]["runs"]
+        for q in sorted({r["percentile"] for r in runs}):
+            sel = [r for r in runs if r["percentile"] == q]
+            ratios = [r["latency_ratio"] for r in sel]
+            print(f"{reward:<10} {q:>4.0f} {sel[0]['target_ms']:>7.2f} {statistics.fmean(ratios):>10.3f} "
+                  f"[{min(ratios):.3f}, {max(ratios):.3f}] {statistics.fmean(r['within_5pct'] for r in sel):>10.2f} "
+                  f"{statistics.fmean(r['regret'] for r in sel):>7.2f} {sel[0]['best_within_5pct']:>13.2f}")
+        print(f"{reward:<10} all: within 5% {out[reward]['within_5pct']:.2f}, mean regret "
+              f"{out[reward]['mean_regret']:.2f} (beta {rewards[reward]})")
+    summary = {"within_5pct": out["absolute"]["within_5pct"], "mean_regret": out["absolute"]["mean_regret"],
+               "setup": {"device": args.device, "queries": args.queries, "seeds": args.seeds, "rl_lr": args.rl_lr,
+                         "percentiles": args.percentiles, "path": str(path)}, **out}
+    print(json.dumps(summary, sort_keys=True))
+    return summary
+
+
+if __name__ == "__main__":
+    main()
