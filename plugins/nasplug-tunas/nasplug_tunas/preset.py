@@ -1,0 +1,33 @@
+"""The ``tunas`` strategy preset: the paper's components and settings under one name."""
+
+from __future__ import annotations
+
+from nasplug.search.spec import StrategySpec
+
+#: SearchConfig fields TuNAS sets (the user's values still win).
+TUNAS_DEFAULTS = {
+    # zero-initialised logits: the policy starts exactly uniform (notes: controller.py)
+    "arch_init_std": 0.0,
+    # the validation batch that scores Q is 4x the training batch (notes: step)
+    "batch_size": 32,
+    "valid_batch_size": 128,
+    # controller base learning rate.  The official code uses 3e-4 x batch/256 over
+    # ~30k steps; a CPU search of a few hundred steps needs a larger one (README)
+    "arch_lr": 0.06,
+    "epochs": 40,
+    "w_lr": 0.05,
+    # score the derived architecture on 2 validation batches per epoch, not the whole split
+    "eval_batches": 2,
+}
+
+
+def tunas_spec() -> StrategySpec:
+    return StrategySpec(
+        sampler="categorical",
+        arch_optimizer="reinforce",
+        description="TuNAS (Bender et al. 2020): REINFORCE over independent categoricals with aggressively "
+                    "shared weights, op/filter warmup, RL delay then x10 lr, absolute latency reward",
+        defaults=dict(TUNAS_DEFAULTS),
+        reward="absolute",
+        latency_model="lookup",
+    )
