@@ -15,14 +15,12 @@ import json
 import statistics
 import sys
 import time
-import tracemalloc
 from pathlib import Path
 from typing import Callable
 
 import torch
 
 from nasplug import registry
-from nasplug.config import SearchConfig
 from nasplug.search.run import SearchRun, merged_config
 
 PARTS = Path(__file__).parent / "step_cost_parts"

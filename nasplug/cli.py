@@ -10,7 +10,7 @@ from typing import Any, Sequence
 
 from nasplug import registry as registry_module
 from nasplug.cli_options import parse_options
-from nasplug.config import SearchConfig, TrainConfig, load_toml
+from nasplug.config import TrainConfig, load_toml
 from nasplug.errors import NasplugError
 
 # flag -> SearchConfig field, for flags whose value is passed through as is
@@ -18,11 +18,12 @@ SEARCH_FLAGS = {
     "space": str, "strategy": str, "data": str, "sampler": str, "arch_optimizer": str, "reward": str,
     "latency_model": str, "latency_target": float, "benchmark": str, "epochs": int, "batch_size": int,
     "valid_batch_size": int, "steps_per_epoch": int, "train_portion": float, "w_lr": float, "arch_lr": float,
-    "seed": int, "device": str, "eval_batches": int, "runs_root": str,
+    "seed": int, "device": str, "threads": int, "eval_batches": int, "runs_root": str,
 }
 OPTION_FLAGS = ("space", "data", "sampler", "optimizer", "reward", "latency", "benchmark")
 TRAIN_FLAGS = {"data": str, "epochs": int, "batch_size": int, "lr": float, "weight_decay": float,
-               "drop_path": float, "auxiliary_weight": float, "seed": int, "device": str, "runs_root": str}
+               "drop_path": float, "auxiliary_weight": float, "seed": int, "device": str, "threads": int,
+               "runs_root": str}
 
 
 def _add_option_flags(parser: argparse.ArgumentParser, kinds: Sequence[str]) -> None:

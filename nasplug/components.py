@@ -19,6 +19,8 @@ import attrs
 import torch
 from torch import nn
 
+from nasplug.errors import ConfigError
+
 if TYPE_CHECKING:  # pragma: no cover
     from nasplug.search.run import SearchRun, SearchState
     from nasplug.spaces.base import Decision, Genotype, SearchSpace
@@ -174,7 +176,7 @@ class Reward(abc.ABC):
 
     def __init__(self, target: float | None = None, beta: float = -0.07):
         if target is None or not (isinstance(target, (int, float)) and math.isfinite(target) and target > 0):
-            raise ValueError(f"reward needs a positive latency target T0, got target={target!r}")
+            raise ConfigError(f"reward needs a positive latency target T0 (--latency-target), got target={target!r}")
         self.target = float(target)
         self.beta = float(beta)
 

@@ -115,6 +115,7 @@ class SearchConfig:
     # run
     seed: int = attrs.field(default=0, validator=attrs.validators.instance_of(int))
     device: str = attrs.field(default="cpu", validator=_device)
+    threads: int | None = attrs.field(default=None, validator=_positive_int)
     eval_batches: int | None = attrs.field(default=None, validator=_positive_int)
     runs_root: str = attrs.field(default="runs")
 
@@ -149,6 +150,7 @@ class TrainConfig:
     augment: bool | None = attrs.field(default=None)
     seed: int = attrs.field(default=0, validator=attrs.validators.instance_of(int))
     device: str = attrs.field(default="cpu", validator=_device)
+    threads: int | None = attrs.field(default=None, validator=_positive_int)
     runs_root: str = attrs.field(default="runs")
 
     def to_dict(self) -> dict[str, Any]:
@@ -169,6 +171,15 @@ def from_mapping(cls, data: Mapping[str, Any]):
         return cls(**dict(data))
     except TypeError as exc:
         raise ConfigError(f"bad {cls.__name__}: {exc}") from exc
+
+
+def apply_threads(threads: int | None) -> None:
+    """Set torch's CPU threads when asked: on a shared machine, fewer threads than the
+    default avoid oversubscription, which slows small models by an order of magnitude."""
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
 
 
 def load_toml(path: str | Path) -> dict[str, Any]:

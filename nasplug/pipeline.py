@@ -5,8 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-import attrs
-
 from nasplug import registry as registry_module
 from nasplug.config import SearchConfig, TrainConfig
 from nasplug.search.run import Callback, SearchResult, SearchRun, genotype_record, merged_config
@@ -47,6 +45,6 @@ class Pipeline:
             space = self.registry.get("space", self.config.space, **self.config.space_options)
             genotype = genotype_record(space, genotype)
         fields = {"data": self.config.data, "data_options": self.config.data_options,
-                  "device": self.config.device, "seed": self.config.seed, "runs_root": self.config.runs_root}
+                  "device": self.config.device, "threads": self.config.threads, "seed": self.config.seed, "runs_root": self.config.runs_root}
         fields.update(train_config)
         return train(genotype, TrainConfig.from_dict(fields), self.registry, verbose=self.verbose)

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from nasplug import registry as registry_module
-from nasplug.config import TrainConfig
+from nasplug.config import TrainConfig, apply_threads
 from nasplug.errors import ConfigError, GenotypeError
 from nasplug.metrics import count_macs, count_parameters
 from nasplug.rundir import CHECKPOINT, CONFIG, METRICS, RESULT, atomic_torch_save, atomic_write_json, new_run_dir, write_jsonl
@@ -82,6 +82,7 @@ class Trainer:
         self.record = dict(record)
         self.verbose = verbose
         self.device = torch.device(cfg.device)
+        apply_threads(cfg.threads)
         torch.manual_seed(cfg.seed)
         search_space = self.registry.get("space", record["space"], **record.get("space_options", {}))
         child_options = {**record.get("space_options", {}), **search_space.child_defaults(), **cfg.space_options}

@@ -6,6 +6,7 @@ it ``nasplug show`` still prints the genotype and says how to get pictures.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 from pathlib import Path
@@ -93,9 +94,7 @@ def show_run(run_dir: Path, out: Path | None = None) -> Iterable[str]:
         return
     record = json.loads(genotype_path.read_text())
     yield f"genotype: {record.get('string', record['genotype'])}"
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("matplotlib") is None:
         yield "install matplotlib (pip install 'nasplug[plot]') for cells.png and distribution.png"
         return
     space = registry.get("space", record["space"], **record.get("space_options", {}))

@@ -8,15 +8,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
-import torch
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("NASPLUG_SHARED_DATA", REPO.parent / "shared" / "data"))
-
-
-@pytest.fixture(autouse=True)
-def _few_threads():
-    torch.set_num_threads(2)
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader
 
 from nasplug import registry as registry_module
 from nasplug.components import ArchOptimizer, ArchParameters, LatencyModel, Reward, Sampler, Selection
-from nasplug.config import SearchConfig
+from nasplug.config import SearchConfig, apply_threads
 from nasplug.data.bundle import search_split
 from nasplug.errors import ConfigError, NasplugError
 from nasplug.rundir import (CHECKPOINT, CONFIG, GENOTYPE, METRICS, RESULT, atomic_torch_save, atomic_write_json,
@@ -119,6 +119,7 @@ class SearchRun:
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise ConfigError(f"device {cfg.device!r} asked for, but torch sees no CUDA device")
 
+        apply_threads(cfg.threads)
         torch.manual_seed(cfg.seed)
         self.space: SearchSpace = self.registry.get("space", cfg.space, **cfg.space_options)
         self.data = self.registry.get("dataset", cfg.data, **cfg.data_options)
@@ -146,7 +147,7 @@ class SearchRun:
                                            weight_decay=cfg.w_weight_decay)
         self.train_loader = self._loader(self.train_set, cfg.batch_size)
         self.valid_loader = self._loader(self.valid_set, cfg.valid_batch_size or cfg.batch_size)
-        steps = min(len(self.train_loader), len(self.valid_loader))
+        steps = len(self.train_loader)  # the validation loader is cycled if it is shorter
         if cfg.steps_per_epoch is not None:
             steps = min(steps, cfg.steps_per_epoch)
         self.state = SearchState(self.space, self.generator, cfg.epochs, steps)
@@ -165,7 +166,8 @@ class SearchRun:
     # -- construction helpers --------------------------------------------
     def _build_cost_parts(self) -> None:
         cfg = self.config
-        reward_name = cfg.reward or self.spec.reward
+        # a preset's reward (TuNAS) applies only when there is a target to aim at
+        reward_name = cfg.reward or (self.spec.reward if cfg.latency_target is not None else None)
         model_name = cfg.latency_model or self.spec.latency_model
         if cfg.latency_target is not None and reward_name is None:
             raise ConfigError("latency_target is set but no reward is chosen; pass reward= (e.g. 'absolute')")
@@ -313,7 +315,7 @@ class SearchRun:
         self._shuffle(epoch)
         sums: dict[str, float] = {}
         steps = 0
-        pairs = zip(self.batches(self.train_loader), self.batches(self.valid_loader))
+        pairs = zip(self.batches(self.train_loader), self._cycle(self.valid_loader))
         for step, (train_batch, valid_batch) in enumerate(pairs):
             if step >= self.state.steps_per_epoch:
                 break
@@ -351,6 +353,11 @@ class SearchRun:
         if self.verbose:
             self._epoch_line(record)
         return record
+
+    def _cycle(self, loader: DataLoader):
+        """Batches of ``loader`` without end: a larger validation batch (TuNAS) must not shorten the epoch."""
+        while True:
+            yield from self.batches(loader)
 
     def _progress(self, step: int, sums: dict[str, float], steps: int) -> None:
         width = 20

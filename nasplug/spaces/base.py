@@ -15,10 +15,18 @@ from nasplug.errors import ConfigError, GenotypeError
 
 @attrs.frozen
 class Decision:
-    """One categorical choice of a space: a name and the labels of its choices."""
+    """One categorical choice of a space: a name and the labels of its choices.
 
-    name: str
+    The name keys a ``torch.nn.ParameterDict``, so it may not contain ``.``.
+    """
+
+    name: str = attrs.field()
     choices: tuple[str, ...] = attrs.field(converter=tuple)
+
+    @name.validator
+    def _no_dot(self, attribute, value):
+        if not value or "." in value:
+            raise ConfigError(f"decision name {value!r} must be non-empty and contain no '.'")
 
     @choices.validator
     def _at_least_one(self, attribute, value):

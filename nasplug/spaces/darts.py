@@ -17,7 +17,8 @@ supply a fixed reduction cell (GDAS's FRC) by overriding
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+import functools
+from typing import Any, Mapping
 
 import attrs
 import torch
@@ -26,7 +27,7 @@ from torch import nn
 from nasplug.components import Selection, apply_selection
 from nasplug.errors import ConfigError, GenotypeError
 from nasplug.spaces.base import Decision, Genotype, SearchSpace, Supernet, as_probability_lists, positive_int
-from nasplug.spaces.ops import DARTS_OPS, FactorizedReduce, ReLUConvBN, darts_op, drop_path
+from nasplug.spaces.ops import DARTS_OPS, FactorizedReduce, ReLUConvBN, Zero, darts_op, drop_path
 
 NodeEdges = tuple[tuple[str, int], ...]  # the (op, input) pairs feeding one node
 CellGenotype = tuple[NodeEdges, ...]  # one entry per intermediate node
@@ -106,7 +107,14 @@ def _decision_prefix(scope: str, layer: int, reduction: bool) -> str:
     return "reduce" if reduction else "normal"
 
 
-class _SearchCell(nn.Module):
+def _drop_path_branch(op: nn.Module, drop_prob: float, x: torch.Tensor) -> torch.Tensor:
+    out = op(x)
+    if isinstance(op, (nn.Identity, Zero)):  # DARTS never drops the identity branch
+        return out
+    return drop_path(out, drop_prob, True)
+
+
+class SearchCell(nn.Module):
     """A supernet cell: every candidate edge holds every op."""
 
     def __init__(self, space: "DartsSpace", C_pp, C_p, C, reduction, reduction_prev, prefix):
@@ -124,18 +132,23 @@ class _SearchCell(nn.Module):
                     darts_op(op, C, stride, affine=False, in_supernet=True) for op in space.ops
                 )
 
-    def forward(self, s0, s1, selections: Mapping[str, Selection]):
+    def forward(self, s0, s1, selections: Mapping[str, Selection], drop_prob: float = 0.0):
+        """``drop_prob`` > 0 puts every op branch but identity and none under drop-path
+        (Amended-DARTS's search-stage regularisation; off in plain DARTS)."""
         states = [self.pre0(s0), self.pre1(s1)]
         for dst in range(2, 2 + self.steps):
             total = 0
             for src in self.inputs[dst]:
                 key = f"{src}->{dst}"
-                total = total + apply_selection(self.edges[key], states[src], selections[f"{self.prefix}:{key}"])
+                ops = self.edges[key]
+                if drop_prob > 0 and self.training:
+                    ops = [functools.partial(_drop_path_branch, op, drop_prob) for op in ops]
+                total = total + apply_selection(ops, states[src], selections[f"{self.prefix}:{key}"])
             states.append(total)
         return torch.cat(states[2:], dim=1)
 
 
-class _ChildCell(nn.Module):
+class ChildCell(nn.Module):
     """A derived cell: only the kept (op, input) pairs."""
 
     def __init__(self, cell: CellGenotype, C_pp, C_p, C, reduction, reduction_prev):
@@ -204,7 +217,7 @@ class DartsSupernet(Supernet):
                 cell = space.fixed_reduction_cell(C_pp, C_p, C_curr, reduction_prev, affine=False)
             else:
                 prefix = _decision_prefix(space.alpha_scope, layer, reduction)
-                cell = _SearchCell(space, C_pp, C_p, C_curr, reduction, reduction_prev, prefix)
+                cell = SearchCell(space, C_pp, C_p, C_curr, reduction, reduction_prev, prefix)
             self.cells.append(cell)
             reduction_prev = reduction
             C_pp, C_p = C_p, cell_out_channels(cell, C_curr, space.steps)
@@ -214,7 +227,7 @@ class DartsSupernet(Supernet):
     def forward(self, x, selections):
         s0 = s1 = self.stem(x)
         for cell in self.cells:
-            out = cell(s0, s1, selections) if isinstance(cell, _SearchCell) else cell(s0, s1)
+            out = cell(s0, s1, selections) if isinstance(cell, SearchCell) else cell(s0, s1)
             s0, s1 = s1, out
         return self.classifier(self.pool(s1).flatten(1))
 
@@ -246,12 +259,12 @@ class DartsChild(nn.Module):
             if genotype.cells is not None:
                 if len(genotype.cells) != space.layers:
                     raise GenotypeError(f"genotype has {len(genotype.cells)} cells, the space {space.layers} layers")
-                cell = _ChildCell(genotype.cells[layer], C_pp, C_p, C_curr, reduction, reduction_prev)
+                cell = ChildCell(genotype.cells[layer], C_pp, C_p, C_curr, reduction, reduction_prev)
             elif reduction and genotype.reduce is None:
                 cell = space.fixed_reduction_cell(C_pp, C_p, C_curr, reduction_prev, affine=True)
             else:
                 spec = genotype.reduce if reduction else genotype.normal
-                cell = _ChildCell(spec, C_pp, C_p, C_curr, reduction, reduction_prev)
+                cell = ChildCell(spec, C_pp, C_p, C_curr, reduction, reduction_prev)
             self.cells.append(cell)
             reduction_prev = reduction
             C_pp, C_p = C_p, cell_out_channels(cell, C_curr, space.steps)
@@ -264,14 +277,14 @@ class DartsChild(nn.Module):
         s0 = s1 = self.stem(x)
         self.aux_logits = None
         for layer, cell in enumerate(self.cells):
-            out = cell(s0, s1, self.drop_path_prob) if isinstance(cell, _ChildCell) else cell(s0, s1)
+            out = cell(s0, s1, self.drop_path_prob) if isinstance(cell, ChildCell) else cell(s0, s1)
             s0, s1 = s1, out
             if self.auxiliary_head is not None and self.training and layer == self.aux_layer:
                 self.aux_logits = self.auxiliary_head(s1)
         return self.classifier(self.pool(s1).flatten(1))
 
 
-def _ops_validator(instance, attribute, value):
+def ops_validator(instance, attribute, value):
     unknown = [op for op in value if op not in DARTS_OPS]
     if unknown or not value:
         raise ConfigError(f"DartsSpace.ops has unknown ops {unknown!r}; allowed: {', '.join(DARTS_OPS)}")
@@ -286,7 +299,7 @@ class DartsSpace(SearchSpace):
     layers: int = attrs.field(default=8, validator=positive_int)
     steps: int = attrs.field(default=4, validator=positive_int)
     stem_multiplier: int = attrs.field(default=3, validator=positive_int)
-    ops: tuple[str, ...] = attrs.field(default=DARTS_OPS, converter=tuple, validator=_ops_validator)
+    ops: tuple[str, ...] = attrs.field(default=DARTS_OPS, converter=tuple, validator=ops_validator)
     keep_edges: int | None = attrs.field(default=2)
     alpha_scope: str = attrs.field(default="type")
     search_reduction: bool = attrs.field(default=True)

@@ -13,7 +13,6 @@ import re
 from typing import Any, Mapping, Sequence
 
 import attrs
-import torch
 from torch import nn
 
 from nasplug.components import Selection, apply_selection

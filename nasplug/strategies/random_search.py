@@ -10,8 +10,6 @@ in nasplug compares against.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
-
 import torch
 
 from nasplug.components import ArchOptimizer, Selection, Sampler

@@ -18,41 +18,17 @@ weight steps (:mod:`nasplug_amended.search_stage`).
 
 from __future__ import annotations
 
-import functools
-from typing import Any, Mapping
+from typing import Any
 
 import attrs
-import torch
-from torch import nn
 
-from nasplug.components import Selection, apply_selection
 from nasplug.errors import ConfigError
-from nasplug.spaces.darts import AuxiliaryHead, DartsSpace, DartsSupernet, _SearchCell, _ops_validator
+from nasplug.spaces.darts import AuxiliaryHead, DartsSpace, DartsSupernet, SearchCell, ops_validator
 from nasplug.spaces.base import positive_int
-from nasplug.spaces.ops import DARTS_OPS, Zero, drop_path
+from nasplug.spaces.ops import DARTS_OPS
 
 S1_OPS = tuple(op for op in DARTS_OPS if op != "none")
 S2_OPS = ("skip_connect", "sep_conv_3x3")
-
-
-def _dropped(op: nn.Module, prob: float, x):
-    out = op(x)
-    if isinstance(op, (nn.Identity, Zero)):  # DARTS never drops the identity branch
-        return out
-    return drop_path(out, prob, True)
-
-
-def search_cell_forward(cell: _SearchCell, s0, s1, selections: Mapping[str, Selection], drop_prob: float):
-    """The kernel's search-cell forward with every non-identity op branch under drop-path."""
-    states = [cell.pre0(s0), cell.pre1(s1)]
-    for dst in range(2, 2 + cell.steps):
-        total = 0
-        for src in cell.inputs[dst]:
-            key = f"{src}->{dst}"
-            ops = [functools.partial(_dropped, op, drop_prob) for op in cell.edges[key]]
-            total = total + apply_selection(ops, states[src], selections[f"{cell.prefix}:{key}"])
-        states.append(total)
-    return torch.cat(states[2:], dim=1)
 
 
 class RegularisedDartsSupernet(DartsSupernet):
@@ -74,12 +50,7 @@ class RegularisedDartsSupernet(DartsSupernet):
         self.aux_logits = None
         drop = self.drop_path_prob if self.training else 0.0
         for layer, cell in enumerate(self.cells):
-            if not isinstance(cell, _SearchCell):
-                out = cell(s0, s1)
-            elif drop > 0:
-                out = search_cell_forward(cell, s0, s1, selections, drop)
-            else:
-                out = cell(s0, s1, selections)
+            out = cell(s0, s1, selections, drop) if isinstance(cell, SearchCell) else cell(s0, s1)
             s0, s1 = s1, out
             if self.auxiliary_head is not None and self.training and layer == self.aux_layer:
                 self.aux_logits = self.auxiliary_head(s1)
@@ -118,7 +89,7 @@ class EdgeFixedDartsSpace(DartsSpace):
     """DARTS cells wired node i <- {node i-1, c_{k-2}}; every edge kept."""
 
     name = "darts-edge-fixed"
-    ops: tuple[str, ...] = attrs.field(default=S1_OPS, converter=tuple, validator=_ops_validator)
+    ops: tuple[str, ...] = attrs.field(default=S1_OPS, converter=tuple, validator=ops_validator)
     keep_edges: int | None = attrs.field(default=None, validator=_fixed_edges)
     cutout: int = attrs.field(default=0, validator=_non_negative_int)
     drop_path: float = attrs.field(default=0.0, validator=_probability)
@@ -145,7 +116,7 @@ class DartsS2Space(EdgeFixedDartsSpace):
 
     name = "darts-s2"
     layers: int = attrs.field(default=20, validator=positive_int)
-    ops: tuple[str, ...] = attrs.field(default=S2_OPS, converter=tuple, validator=_ops_validator)
+    ops: tuple[str, ...] = attrs.field(default=S2_OPS, converter=tuple, validator=ops_validator)
     alpha_scope: str = attrs.field(default="cell", validator=_alpha_scope)
 
     def child_defaults(self) -> dict[str, Any]:

@@ -17,7 +17,7 @@ policy actually proposed.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any
 
 import attrs
 import torch

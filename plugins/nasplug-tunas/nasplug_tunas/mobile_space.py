@@ -25,7 +25,6 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 import attrs
-import torch
 import torch.nn.functional as F
 from torch import nn
 
@@ -33,7 +32,7 @@ from nasplug.components import Selection
 from nasplug.errors import ConfigError, GenotypeError
 from nasplug.spaces.base import Decision, Genotype, SearchSpace, Supernet, as_probability_lists
 from nasplug_tunas.mobile_ops import (ConvBNAct, InvertedBottleneck, SharedInvertedBottleneck, activation,
-                                      active_count, channel_mask, make_divisible, selection_mask)
+                                      active_count, make_divisible, selection_mask)
 
 FILTER_MULTIPLIERS = (0.5, 0.625, 0.75, 1.0, 1.25, 1.5, 2.0)
 KERNELS = (3, 5, 7)

@@ -21,7 +21,6 @@ its weight step), so a tabular run without a supernet can drive it too.
 
 from __future__ import annotations
 
-import math
 from typing import Any, Mapping
 
 import torch

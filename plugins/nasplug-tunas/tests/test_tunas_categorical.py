@@ -1,5 +1,4 @@
 import numpy as np
-import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 from scipy.stats import chisquare
