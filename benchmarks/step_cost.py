@@ -30,8 +30,9 @@ class Bench:
     """What every part shares: the space config, one batch, and fair timing."""
 
     def __init__(self, repeats: int, device: str, batch_size: int = 64, C: int = 16, layers: int = 8,
-                 resolution: int = 32):
+                 resolution: int = 32, memory: bool = True):
         self.repeats, self.device = repeats, torch.device(device)
+        self.memory = memory
         self.batch_size, self.resolution = batch_size, resolution
         self.space_options = {"C": C, "layers": layers}
         g = torch.Generator().manual_seed(0)
@@ -72,7 +73,7 @@ class Bench:
             if self.device.type == "cuda":
                 torch.cuda.synchronize()
             times.append(time.perf_counter() - start)
-        peak = self.peak_memory(fn) if memory else None
+        peak = self.peak_memory(fn) if memory and self.memory else None
         mean = statistics.fmean(times)
         self.rows.append((label, mean, peak))
         return mean
@@ -111,9 +112,11 @@ def main(argv=None) -> dict:
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--only", default="", help="comma-separated part names (files in step_cost_parts/)")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--no-memory", action="store_true",
+                        help="skip the peak-memory pass (the CPU profiler is slow on the DARTS mixture step)")
     args = parser.parse_args(argv)
-    torch.set_num_threads(torch.get_num_threads())
-    bench = Bench(args.repeats, args.device)
+    bench = Bench(args.repeats, args.device, batch_size=args.batch_size, memory=not args.no_memory)
     only = {p for p in args.only.split(",") if p} or None
     skipped = {}
     for name, module in load_parts(only):

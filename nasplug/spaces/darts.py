@@ -277,7 +277,7 @@ class DartsChild(nn.Module):
         s0 = s1 = self.stem(x)
         self.aux_logits = None
         for layer, cell in enumerate(self.cells):
-            out = cell(s0, s1, self.drop_path_prob) if isinstance(cell, ChildCell) else cell(s0, s1)
+            out = cell(s0, s1, self.drop_path_prob)  # fixed reduction cells take drop_prob too
             s0, s1 = s1, out
             if self.auxiliary_head is not None and self.training and layer == self.aux_layer:
                 self.aux_logits = self.auxiliary_head(s1)
@@ -322,7 +322,11 @@ class DartsSpace(SearchSpace):
         return tuple(range(node))
 
     def fixed_reduction_cell(self, C_pp: int, C_p: int, C: int, reduction_prev: bool, affine: bool) -> nn.Module:
-        """A hand-designed reduction cell used when ``search_reduction`` is False."""
+        """A hand-designed reduction cell used when ``search_reduction`` is False.
+
+        Its ``forward(s0, s1, drop_prob=0.0)`` takes the two previous states and the
+        child's drop-path probability; its ``multiplier`` attribute times C is its width.
+        """
         raise ConfigError(f"{type(self).__name__} has no fixed reduction cell; "
                           "use a space that provides one (e.g. 'darts-frc' from nasplug-gdas)")
 
