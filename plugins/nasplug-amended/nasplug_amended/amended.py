@@ -23,13 +23,12 @@ unaffected because wd/2 ||w||^2 does not depend on alpha.  Pass
 from __future__ import annotations
 
 from nasplug.search.run import accuracy
-from nasplug.strategies.gradient import GradientArchOptimizer
-from nasplug_amended.search_stage import search_weight_step
+from nasplug_amended.darts import ComposedGradientOptimizer
 from nasplug_amended.second_order import (ArchStep, check_choice, check_non_negative, grad, norm, val_loss,
                                           weight_decay_of)
 
 
-class AmendedArchOptimizer(GradientArchOptimizer):
+class AmendedArchOptimizer(ComposedGradientOptimizer):
     """g = g1 + g2' (Eq. 7) with the amending coefficient ``eta`` (0.1 in the paper; 0 gives first-order DARTS)."""
 
     def __init__(self, eta: float = 0.1, hvp: str = "exact", epsilon: float = 0.01,
@@ -41,9 +40,6 @@ class AmendedArchOptimizer(GradientArchOptimizer):
         self.hvp = hvp
         self.epsilon = check_non_negative("epsilon", epsilon, "amended")
         self.include_weight_decay = bool(include_weight_decay)
-
-    def weight_step(self, run, x, y):
-        return search_weight_step(run, x, y)
 
     def hessian_product(self, run, step: ArchStep, train_batch, v):
         """u = (H + wd I) v and the amending product grad2_{alpha,w} L_train . u."""
@@ -78,10 +74,3 @@ class AmendedArchOptimizer(GradientArchOptimizer):
         g = [a + b for a, b in zip(g1, amending_term)]
         metrics.update(g1_norm=float(norm(g1)), g2_norm=float(norm(amending_term)))
         return g, metrics, step
-
-    def arch_step(self, run, train_batch, valid_batch):
-        self.adam.zero_grad(set_to_none=True)
-        g, metrics, step = self.gradient(run, train_batch, valid_batch)
-        step.backward_to_alpha(g)
-        self.adam.step()
-        return metrics

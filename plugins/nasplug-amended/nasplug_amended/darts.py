@@ -35,7 +35,25 @@ class DartsFirstOrder(GradientArchOptimizer):
         return search_weight_step(run, x, y)
 
 
-class DartsSecondOrder(GradientArchOptimizer):
+class ComposedGradientOptimizer(GradientArchOptimizer):
+    """An alpha step whose gradient is assembled term by term (``gradient``) and then
+    pulled back through the mixture weights to alpha; the search-stage weight step."""
+
+    def weight_step(self, run, x, y):
+        return search_weight_step(run, x, y)
+
+    def gradient(self, run, train_batch, valid_batch):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def arch_step(self, run, train_batch, valid_batch):
+        self.adam.zero_grad(set_to_none=True)
+        g, metrics, step = self.gradient(run, train_batch, valid_batch)
+        step.backward_to_alpha(g)
+        self.adam.step()
+        return metrics
+
+
+class DartsSecondOrder(ComposedGradientOptimizer):
     """Second-order DARTS (unrolled one SGD step)."""
 
     def __init__(self, hvp: str = "finite", epsilon: float = 0.01, lr: float | None = None, betas=None,
@@ -43,9 +61,6 @@ class DartsSecondOrder(GradientArchOptimizer):
         check_choice("hvp", hvp, ("finite", "exact"), "darts-2nd")
         super().__init__(arch_first=True, lr=lr, betas=betas, weight_decay=weight_decay)
         self.hvp, self.epsilon = hvp, float(epsilon)
-
-    def weight_step(self, run, x, y):
-        return search_weight_step(run, x, y)
 
     def virtual_step(self, run, step: ArchStep, train_batch) -> tuple[float, list[torch.Tensor]]:
         """xi and the displacement d with w' = w - xi * d, exactly one SGD step of the run's optimizer."""
@@ -80,10 +95,3 @@ class DartsSecondOrder(GradientArchOptimizer):
         metrics = {"arch_loss": loss.item(), "arch_acc": accuracy(logits.detach(), valid_batch[1]),
                    "g1_norm": float(norm(g1)), "g2_norm": float(xi * norm(implicit))}
         return g, metrics, step
-
-    def arch_step(self, run, train_batch, valid_batch):
-        self.adam.zero_grad(set_to_none=True)
-        g, metrics, step = self.gradient(run, train_batch, valid_batch)
-        step.backward_to_alpha(g)
-        self.adam.step()
-        return metrics
