@@ -11,11 +11,12 @@ import types
 import pytest
 import torch
 
-from nasplug import Pipeline, Reward, Sampler, Selection, hookimpl
+from nasplug import Pipeline, Reward, hookimpl
 from nasplug.errors import ConfigError
 from nasplug.plugins import load_plugins
 from nasplug.registry import Registry
 from nasplug.search.run import SearchRun, merged_config
+from nasplug.strategies.mixture import MixtureSampler
 
 TINY = dict(space="nb201", data="digits", space_options={"C": 4, "N": 1}, batch_size=64, steps_per_epoch=4,
             optimizer_options={"num_candidates": 8, "screen_batches": 1, "top_k": 3})
@@ -77,13 +78,6 @@ def test_resume_of_a_finished_run_returns_its_result(tmp_path):
     assert again.genotype == result.genotype and len(again.history) == 1
 
 
-class SoftmaxMixture(Sampler):
-    differentiable = True
-
-    def sample(self, arch, state):
-        return {n: Selection(torch.softmax(p, -1)) for n, p in arch.logits.items()}
-
-
 class LinearPenalty(Reward):
     def __call__(self, quality, cost):
         return quality + self.beta * cost / self.target
@@ -91,7 +85,7 @@ class LinearPenalty(Reward):
 
 def _test_registry():
     module = types.ModuleType("test_components_hooks")
-    module.nasplug_samplers = hookimpl(lambda: {"test-mixture": SoftmaxMixture})
+    module.nasplug_samplers = hookimpl(lambda: {"test-mixture": MixtureSampler})
     module.nasplug_rewards = hookimpl(lambda: {"test-linear": LinearPenalty})
     return Registry(load_plugins([module], entry_points=False))
 

@@ -17,25 +17,17 @@ from __future__ import annotations
 
 import types
 
-import torch
 
 from nasplug import registry
-from nasplug.components import Sampler, Selection
+from nasplug.strategies.mixture import MixtureSampler
 from nasplug.hookspecs import hookimpl
 
 SAMPLER = "gibbs-bench-softmax"
 
 
-class _SoftmaxMixture(Sampler):
-    differentiable = True
-
-    def sample(self, arch, state):
-        return {name: Selection(torch.softmax(arch[name], -1), index=None) for name in arch.names()}
-
-
 @hookimpl
 def nasplug_samplers():
-    return {SAMPLER: _SoftmaxMixture}
+    return {SAMPLER: MixtureSampler}
 
 
 def _full_step(bench, run):

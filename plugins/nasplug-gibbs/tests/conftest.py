@@ -11,9 +11,8 @@ from __future__ import annotations
 import types
 
 import pytest
-import torch
 
-from nasplug.components import Sampler, Selection
+from nasplug.strategies.mixture import MixtureSampler
 from nasplug.hookspecs import hookimpl
 from nasplug.plugins import load_plugins
 from nasplug.registry import Registry
@@ -21,18 +20,9 @@ from nasplug.registry import Registry
 TEST_SAMPLER = "gibbs-test-softmax"
 
 
-class SoftmaxMixture(Sampler):
-    """DARTS's continuous relaxation: every op weighted by softmax(alpha)."""
-
-    differentiable = True
-
-    def sample(self, arch, state):
-        return {name: Selection(torch.softmax(arch[name], -1), index=None) for name in arch.names()}
-
-
 @hookimpl
 def nasplug_samplers():
-    return {TEST_SAMPLER: SoftmaxMixture}
+    return {TEST_SAMPLER: MixtureSampler}
 
 
 HOOKS = types.SimpleNamespace(__name__="gibbs-test-hooks", nasplug_samplers=nasplug_samplers)
