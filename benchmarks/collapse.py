@@ -9,6 +9,11 @@ line, a JSON object with the per-epoch shares.
 
     python benchmarks/collapse.py [--epochs 40] [--etas 0,0.1,1] [--out benchmarks/out/collapse.png]
 
+The etas are independent runs; to use both cores of a small machine, run them
+in separate processes (``--etas 1 > eta1.log``, ``--etas 0,0.1 --include
+eta1.log``): ``--include`` reads an earlier run's JSON last line and puts its
+curves into this run's plot and JSON.
+
 At this scale (8x8 digits, a few channels, minutes of CPU) the run is far
 shorter than the paper's 500 CIFAR-10 epochs; the alpha learning rate is
 raised (default 3e-3, ten times the paper's) so that alpha moves as far in a
@@ -45,11 +50,18 @@ def main(argv=None) -> dict:
     parser.add_argument("--space-option", action="append", default=["C=4", "layers=5"])
     parser.add_argument("--hvp", default="exact", choices=["exact", "finite"])
     parser.add_argument("--out", default="benchmarks/out/collapse.png")
+    parser.add_argument("--include", action="append", default=[], metavar="LOG",
+                        help="an earlier collapse.py output (its JSON last line): add its curves (repeatable)")
     args = parser.parse_args(argv)
     space_options = parse_options(args.space_option)
     etas = [float(e) for e in args.etas.split(",") if e]
 
     curves: dict[str, dict] = {}
+    for log in args.include:
+        earlier = json.loads(Path(log).read_text().strip().splitlines()[-1])
+        if earlier["setup"]["space_options"] != space_options or earlier["setup"]["arch_lr"] != args.arch_lr:
+            raise SystemExit(f"--include {log}: its setup {earlier['setup']} differs from this run's")
+        curves.update(earlier["etas"])
     with tempfile.TemporaryDirectory() as tmp:
         for eta in etas:
             space = None
@@ -80,6 +92,7 @@ def main(argv=None) -> dict:
                                 "valid_acc": [r["valid_acc"] for r in records],
                                 "genotype": str(result.genotype), "seconds": seconds}
 
+    curves = dict(sorted(curves.items(), key=lambda item: float(item[0])))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     try:

@@ -35,10 +35,12 @@ from nasplug.search.run import accuracy
 from nasplug_gibbs.bfgs import POLICIES, BFGSInverse
 from nasplug_gibbs.diag_lbfgs import DiagonalLBFGS
 from nasplug_gibbs.gaussian_step import diagonal_step, full_step
+from nasplug_gibbs.secant import IterateAverager, averaged_pair, evaluated_at
 
 OMEGA_MODES = ("sample", "mean", "sgd")
 ALPHA_MODES = ("sample", "mean")
-SECANTS = ("consecutive", "same_batch")
+SECANTS = ("averaged", "consecutive", "same_batch")
+OMEGA_SECANTS = ("averaged", "consecutive")
 
 
 def _check(name: str, value: Any, allowed) -> None:
@@ -67,13 +69,17 @@ class GibbsArchOptimizer(ArchOptimizer):
                  decay: float | None = None, temperature: float = 1.0,
                  omega_temperature: float = 0.01, clip: float | None = 2.0, warmup: float = 0.2,
                  policy: str = "damp", omega_policy: str = "skip", h_min: float = 1e-3, h_max: float = 1.0,
-                 d_min: float = 1e-2, d_max: float = 1.0, memory: int = 5, secant: str = "consecutive",
-                 lr_decay: bool = True):
+                 d_min: float = 1e-2, d_max: float = 1.0, memory: int = 5, secant: str = "averaged",
+                 omega_secant: str = "averaged", curvature_every: int = 10, lr_decay: bool = True):
         _check("omega", omega, OMEGA_MODES)
         _check("alpha", alpha, ALPHA_MODES)
         _check("policy", policy, POLICIES)
         _check("omega_policy", omega_policy, POLICIES)
         _check("secant", secant, SECANTS)
+        _check("omega_secant", omega_secant, OMEGA_SECANTS)
+        if not (isinstance(curvature_every, int) and not isinstance(curvature_every, bool) and curvature_every >= 1):
+            raise ConfigError(f"gibbs option curvature_every={curvature_every!r} must be a positive integer "
+                              f"(steps per window of averaged iterates)")
         _check_number("lr", lr, 0.0, 2.0, none_ok=True)
         _check_number("decay", decay, 0.0, none_ok=True, closed_low=True)
         _check_number("temperature", temperature, 0.0, closed_low=True)
@@ -94,6 +100,9 @@ class GibbsArchOptimizer(ArchOptimizer):
         self.temperature, self.omega_temperature = temperature, omega_temperature
         self.clip, self.warmup = clip, float(warmup)
         self.policy, self.omega_policy, self.secant = policy, omega_policy, secant
+        self.omega_secant, self.curvature_every = omega_secant, curvature_every
+        self._alpha_windows = IterateAverager(curvature_every)
+        self._omega_windows = IterateAverager(curvature_every)
         self.h_min, self.h_max, self.d_min, self.d_max, self.memory = h_min, h_max, d_min, d_max, memory
         self.lr_decay = bool(lr_decay)
         self.bfgs: BFGSInverse | None = None
@@ -143,10 +152,8 @@ class GibbsArchOptimizer(ArchOptimizer):
         params = [p for p in run.supernet.parameters() if p.requires_grad]
         run.supernet.train()
         selections = {k: s.detach() for k, s in run.sample().items()}
-        logits = run.forward(x, selections)
-        loss = F.cross_entropy(logits, y)
-        grads = torch.autograd.grad(loss, params, allow_unused=True)
-        g = torch.cat([(torch.zeros_like(p) if gr is None else gr).reshape(-1) for p, gr in zip(params, grads)])
+        loss, logits, raw = self._weight_gradient(run, params, x, y, selections)
+        g = raw
         if cfg.grad_clip > 0:
             norm = float(g.norm())
             if norm > cfg.grad_clip:
@@ -154,10 +161,19 @@ class GibbsArchOptimizer(ArchOptimizer):
         with torch.no_grad():
             w = parameters_to_vector(params)
             g = g + cfg.w_weight_decay * w  # b_omega's prior term sigma_omega^-2 omega (Eq. 7)
-            if self._omega_prev is not None:
-                w_prev, g_prev = self._omega_prev
-                self.lbfgs.update(w - w_prev, g - g_prev)
-            self._omega_prev = (w.clone(), g.clone())
+            if self.omega_secant == "consecutive":
+                if self._omega_prev is not None:
+                    w_prev, g_prev = self._omega_prev
+                    self.lbfgs.update(w - w_prev, g - g_prev)
+                self._omega_prev = (w.clone(), g.clone())
+            else:
+                def gradient_at(point):
+                    with torch.enable_grad(), evaluated_at(params, point, run.supernet):
+                        return self._weight_gradient(run, params, x, y, selections)[2]
+
+                pair = averaged_pair(self._omega_windows, w, raw, gradient_at, cfg.w_weight_decay)
+                if pair is not None:
+                    self.lbfgs.update(*pair)
             D = self.lbfgs.diagonal(w)
             eta = run.w_optimizer.param_groups[0]["lr"]  # the run's cosine schedule is the decay
             new = diagonal_step(w, g, D, eta, self.omega_T, sample=self._sampling(run, self.omega),
@@ -165,6 +181,15 @@ class GibbsArchOptimizer(ArchOptimizer):
             vector_to_parameters(new, params)
         return {"train_loss": loss.item(), "train_acc": accuracy(logits.detach(), y),
                 "omega_step": float((new - w).norm())}
+
+    @staticmethod
+    def _weight_gradient(run, params, x, y, selections) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Training cross-entropy, logits and the flat (unclipped) gradient over ``params``."""
+        logits = run.forward(x, selections)
+        loss = F.cross_entropy(logits, y)
+        grads = torch.autograd.grad(loss, params, allow_unused=True)
+        g = torch.cat([(torch.zeros_like(p) if gr is None else gr).reshape(-1) for p, gr in zip(params, grads)])
+        return loss, logits, g
 
     # -- alpha (Eq. 11, 12, 16) ----------------------------------------------
     def _alpha_gradient(self, run, x, y) -> tuple[torch.Tensor, float, float]:
@@ -188,6 +213,14 @@ class GibbsArchOptimizer(ArchOptimizer):
             a_prev, g_prev = self._alpha_prev
             self.bfgs.update(a - a_prev, g - g_prev)
         self._alpha_prev = (a.clone(), g.clone())
+        if self.secant == "averaged":
+            def gradient_at(point):
+                with evaluated_at(params, point, run.supernet):
+                    return self._alpha_gradient(run, x, y)[0]
+
+            pair = averaged_pair(self._alpha_windows, a, grad, gradient_at, self.alpha_decay)
+            if pair is not None:
+                self.bfgs.update(*pair)
         lam, V = self.bfgs.eig()
         eta = self.alpha_lr * self._decay_factor(run)
         new = full_step(a, g, lam, V, eta, self.alpha_T, sample=self._sampling(run, self.alpha), clip=self.clip,
@@ -203,7 +236,9 @@ class GibbsArchOptimizer(ArchOptimizer):
 
     # -- checkpoints ----------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"alpha_prev": self._alpha_prev, "omega_prev": self._omega_prev}
+        out: dict[str, Any] = {"alpha_prev": self._alpha_prev, "omega_prev": self._omega_prev,
+                               "alpha_windows": self._alpha_windows.state_dict(),
+                               "omega_windows": self._omega_windows.state_dict()}
         if self.bfgs is not None:
             out["bfgs"] = self.bfgs.state_dict()
         if self.lbfgs is not None:
@@ -213,6 +248,9 @@ class GibbsArchOptimizer(ArchOptimizer):
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self._alpha_prev = state.get("alpha_prev")
         self._omega_prev = state.get("omega_prev")
+        if "alpha_windows" in state:
+            self._alpha_windows.load_state_dict(state["alpha_windows"])
+            self._omega_windows.load_state_dict(state["omega_windows"])
         if self.bfgs is not None and "bfgs" in state:
             self.bfgs.load_state_dict(state["bfgs"])
         if self.lbfgs is not None and "lbfgs" in state:

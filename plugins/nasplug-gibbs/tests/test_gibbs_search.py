@@ -85,7 +85,7 @@ def test_sampling_starts_after_warmup_and_mean_variants_never_sample(gibbs_regis
 
 @pytest.mark.slow
 def test_resume_equals_uninterrupted(gibbs_registry, tiny_config, tmp_path):
-    cfg = tiny_config("gibbs", optimizer_options={"warmup": 0.0}, runs_root=str(tmp_path))
+    cfg = tiny_config("gibbs", optimizer_options={"warmup": 0.0, "curvature_every": 2}, runs_root=str(tmp_path))
     whole = SearchRun(merged_config(cfg, gibbs_registry), registry=gibbs_registry, run_dir=tmp_path / "whole")
     whole.run()
     half = SearchRun(merged_config(cfg, gibbs_registry), registry=gibbs_registry, run_dir=tmp_path / "half")
@@ -106,6 +106,7 @@ def test_resume_equals_uninterrupted(gibbs_registry, tiny_config, tmp_path):
     ({"omega": "newton"}, "omega"), ({"alpha": "gibbs"}, "alpha"), ({"policy": "clip"}, "policy"),
     ({"lr": 2.5}, "lr"), ({"clip": -1.0}, "clip"), ({"warmup": 1.0}, "warmup"), ({"memory": 0}, "memory"),
     ({"h_min": 2.0, "h_max": 1.0}, "h_min"), ({"temperature": -1}, "temperature"), ({"secant": "x"}, "secant"),
+    ({"omega_secant": "same_batch"}, "omega_secant"), ({"curvature_every": 0}, "curvature_every"),
 ])
 def test_bad_options_are_config_errors_naming_the_value(gibbs_registry, options, word):
     with pytest.raises(ConfigError, match=word):
