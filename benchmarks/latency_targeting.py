@@ -1,6 +1,10 @@
 """Latency targeting with one beta (Table 9, Finding 5): absolute reward vs MnasNet soft reward.
 
-    python benchmarks/latency_targeting.py [--beta -0.5] [--epochs 30] [--space-option width=0.5]
+    python benchmarks/latency_targeting.py [--beta -1.0] [--epochs 30] [--seed 0]
+
+Default space: ``proxylessnas`` at half width with 11 searchable layers
+(``width=0.5``, ``layers=[2,2,2,2,2,1]``), about four minutes per search on
+one CPU thread; pass ``--space-option`` (repeatable) to replace both.
 
 Measures one ``lookup`` latency table for the space on the data's input
 size, draws random architectures to find the space's latency range, and
@@ -33,7 +37,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--space-option", action="append", default=None)
     parser.add_argument("--data", default="digits")
     parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--beta", type=float, default=-0.5)
+    parser.add_argument("--beta", type=float, default=-1.0)
     parser.add_argument("--arch-lr", type=float, default=None, help="controller base lr (default: the preset's)")
     parser.add_argument("--rewards", default="absolute,mnas-soft")
     parser.add_argument("--quantiles", default="0.15,0.5,0.85")
@@ -43,7 +47,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--tolerance", type=float, default=0.05)
     args = parser.parse_args(argv)
 
-    space_options = parse_options(args.space_option if args.space_option is not None else ["width=0.5"])
+    space_options = parse_options(args.space_option if args.space_option is not None
+                                  else ["width=0.5", "layers=[2,2,2,2,2,1]"])
     workdir = tempfile.mkdtemp(prefix="latency-targeting-")
     table = args.table or os.path.join(workdir, "table.json")
     space = registry.get("space", args.space, **space_options)
