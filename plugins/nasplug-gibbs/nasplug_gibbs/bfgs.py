@@ -21,6 +21,8 @@ A = lr^{-1} I); h0 = h_max starts the chain as exactly that.
 
 from __future__ import annotations
 
+import math
+
 from typing import Any, Mapping
 
 import torch
@@ -66,9 +68,12 @@ class BFGSInverse:
             s = theta * s + (1.0 - theta) * Hy
             sy = float(s @ y)
             self.damped += 1
-        rho = 1.0 / sy
+        rho = 1.0 / sy if sy > 0.0 else math.inf
         # H+ = (I - rho s y^T) H (I - rho y s^T) + rho s s^T, expanded (N&W Eq. 6.17)
         H = self.H - rho * (torch.outer(s, Hy) + torch.outer(Hy, s)) + (rho * rho * yHy + rho) * torch.outer(s, s)
+        if not torch.isfinite(H).all():  # a pair so small that 1/s.y overflows carries no curvature: skip it
+            self.skipped += 1
+            return False
         self._set(H)
         self.updates += 1
         return True

@@ -96,6 +96,10 @@ class DiagonalLBFGS:
         M[m:, :m] = -R_inv
         W = torch.cat([S, gamma * Y], 1)
         diag = gamma + ((W @ M.to(W.dtype)) * W).sum(1)
+        if not torch.isfinite(diag).all():
+            # nearly parallel pairs make R nearly singular and the compact form overflow: fall back to the
+            # scalar estimate gamma I, which the same pairs still define
+            diag = torch.full_like(like, gamma)
         self._diag = diag.clamp(self.d_min, self.d_max)
         return self._diag
 

@@ -123,3 +123,12 @@ def test_diagonal_lbfgs_before_any_pair_is_the_sgd_scale():
     torch.testing.assert_close(lbfgs.diagonal(torch.zeros(4)), torch.full((4,), 0.5))
     with pytest.raises(ValueError, match="d_min"):
         DiagonalLBFGS(3, d0=2.0, d_min=0.1, d_max=1.0)
+
+
+def test_bfgs_skips_a_pair_too_small_to_invert():
+    """Found by hypothesis: s = 0 with a tiny y, damped, gave s.y ~ 1e-250 and an overflowing update (NaN H)."""
+    bfgs = BFGSInverse(2, h0=1.0, h_min=1e-4, h_max=10.0, policy="damp")
+    s = torch.zeros(2, dtype=torch.float64)
+    y = torch.tensor([0.0, 3.9387e-125], dtype=torch.float64)
+    assert bfgs.update(s, y) is False
+    assert torch.equal(bfgs.H, torch.eye(2, dtype=torch.float64))
