@@ -1,7 +1,10 @@
 """Amended-DARTS vs second-order DARTS: one full architecture step each (nasplug-amended).
 
-Keys: ``amended_over_darts2nd`` (exact double-backward products, the default),
-``amended_fd_over_darts2nd`` (the finite-difference option) and
+Keys: ``amended_over_darts2nd`` (exact double-backward products, the default,
+against DARTS-2nd with the reference code's finite difference),
+``amended_fd_over_darts2nd`` (the finite-difference option),
+``amended_over_darts2nd_exact`` (both with exact products: what the amended
+term itself costs over DARTS's identity-Hessian term) and
 ``darts1st_over_darts2nd``.  Each step is timed on the same shared batch,
 from the same initial weights, with the weights restored between calls.
 """
@@ -21,6 +24,8 @@ def measure(bench) -> dict:
     amended = bench.time("amended arch step (exact double backward)", _arch_step_timer(bench, "amended"))
     amended_fd = bench.time("amended arch step (finite differences)",
                             _arch_step_timer(bench, "amended", eta=0.1, hvp="finite"))
+    darts2_exact = bench.time("darts-2nd arch step (exact double backward)",
+                              _arch_step_timer(bench, "darts-2nd", hvp="exact"))
     darts1 = bench.time("darts-1st arch step", _arch_step_timer(bench, "darts"))
     return {"amended_over_darts2nd": amended / darts2, "amended_fd_over_darts2nd": amended_fd / darts2,
-            "darts1st_over_darts2nd": darts1 / darts2}
+            "amended_over_darts2nd_exact": amended / darts2_exact, "darts1st_over_darts2nd": darts1 / darts2}
