@@ -7,7 +7,8 @@ Every step, on the DARTS mixture supernet:
    ``omega="sgd"`` keeps the run's SGD instead (GibbsNAS 1st order);
 2. alpha_{t+1} ~ N(alpha_t - eta_a H g_a, T_a eta_a (2 - eta_a) H) on a
    validation batch (Eq. 11, 12, 16), H the full BFGS inverse Hessian;
-3. the quasi-Newton estimates take the new secant pairs (line 6).
+3. the quasi-Newton estimates take a new secant pair (line 6) every
+   ``curvature_every`` steps, from averaged iterates (:mod:`~nasplug_gibbs.secant`).
 
 ``"mean"`` for either block drops the noise (the Table 2 "-mean" rows).  The
 practical guards of the paper's experiments (its supplement is not public;
