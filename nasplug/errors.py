@@ -48,5 +48,11 @@ class ConfigError(NasplugError, ValueError):
     """A configuration value is outside what the component accepts."""
 
 
+def check_choice(owner: str, name: str, value, allowed) -> None:
+    """Raise a ConfigError naming ``owner``'s option, the bad value and every allowed one."""
+    if value not in allowed:
+        raise ConfigError(f"{owner} option {name}={value!r} is not allowed; choose one of {', '.join(allowed)}")
+
+
 class GenotypeError(NasplugError, ValueError):
     """A genotype (string, JSON or choice list) does not fit its search space."""

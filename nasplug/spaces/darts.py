@@ -284,6 +284,13 @@ class DartsChild(nn.Module):
         return self.classifier(self.pool(s1).flatten(1))
 
 
+def alpha_scope_validator(instance, attribute, value):
+    """attrs validator of ``alpha_scope``, for DartsSpace and subclasses that change its default."""
+    if value not in ("type", "cell"):
+        raise ConfigError(f"{type(instance).__name__}.alpha_scope must be 'type' (shared per cell type) or 'cell', "
+                          f"got {value!r}")
+
+
 def ops_validator(instance, attribute, value):
     unknown = [op for op in value if op not in DARTS_OPS]
     if unknown or not value:
@@ -301,15 +308,10 @@ class DartsSpace(SearchSpace):
     stem_multiplier: int = attrs.field(default=3, validator=positive_int)
     ops: tuple[str, ...] = attrs.field(default=DARTS_OPS, converter=tuple, validator=ops_validator)
     keep_edges: int | None = attrs.field(default=2)
-    alpha_scope: str = attrs.field(default="type")
+    alpha_scope: str = attrs.field(default="type", validator=alpha_scope_validator)
     search_reduction: bool = attrs.field(default=True)
     child_C: int = attrs.field(default=36, validator=positive_int)
     child_layers: int = attrs.field(default=20, validator=positive_int)
-
-    @alpha_scope.validator
-    def _alpha_scope(self, attribute, value):
-        if value not in ("type", "cell"):
-            raise ConfigError(f"DartsSpace.alpha_scope must be 'type' (shared per cell type) or 'cell', got {value!r}")
 
     @keep_edges.validator
     def _keep_edges(self, attribute, value):

@@ -22,9 +22,10 @@ unaffected because wd/2 ||w||^2 does not depend on alpha.  Pass
 
 from __future__ import annotations
 
+from nasplug.errors import check_choice
 from nasplug.search.run import accuracy
 from nasplug_amended.darts import ComposedGradientOptimizer
-from nasplug_amended.second_order import (ArchStep, check_choice, check_non_negative, grad, norm, val_loss,
+from nasplug_amended.second_order import (ArchStep, check_non_negative, grad, norm, val_loss,
                                           weight_decay_of)
 
 
@@ -34,7 +35,7 @@ class AmendedArchOptimizer(ComposedGradientOptimizer):
     def __init__(self, eta: float = 0.1, hvp: str = "exact", epsilon: float = 0.01,
                  include_weight_decay: bool = True, lr: float | None = None, betas=None,
                  weight_decay: float | None = None):
-        check_choice("hvp", hvp, ("exact", "finite"), "amended")
+        check_choice("amended", "hvp", hvp, ("exact", "finite"))
         super().__init__(arch_first=True, lr=lr, betas=betas, weight_decay=weight_decay)
         self.eta = check_non_negative("eta", eta, "amended")
         self.hvp = hvp

@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import torch
 
+from nasplug.errors import check_choice
 from nasplug.search.run import accuracy
 from nasplug.strategies.gradient import GradientArchOptimizer
 from nasplug_amended.search_stage import search_weight_step
-from nasplug_amended.second_order import ArchStep, check_choice, grad, norm, sgd_settings, shifted_weights, val_loss
+from nasplug_amended.second_order import ArchStep, grad, norm, sgd_settings, shifted_weights, val_loss
 
 
 class DartsFirstOrder(GradientArchOptimizer):
@@ -58,7 +59,7 @@ class DartsSecondOrder(ComposedGradientOptimizer):
 
     def __init__(self, hvp: str = "finite", epsilon: float = 0.01, lr: float | None = None, betas=None,
                  weight_decay: float | None = None):
-        check_choice("hvp", hvp, ("finite", "exact"), "darts-2nd")
+        check_choice("darts-2nd", "hvp", hvp, ("finite", "exact"))
         super().__init__(arch_first=True, lr=lr, betas=betas, weight_decay=weight_decay)
         self.hvp, self.epsilon = hvp, float(epsilon)
 

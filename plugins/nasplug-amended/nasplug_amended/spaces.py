@@ -23,7 +23,8 @@ from typing import Any
 import attrs
 
 from nasplug.errors import ConfigError
-from nasplug.spaces.darts import AuxiliaryHead, DartsSpace, DartsSupernet, SearchCell, ops_validator
+from nasplug.spaces.darts import (AuxiliaryHead, DartsSpace, DartsSupernet, SearchCell, alpha_scope_validator,
+                                  ops_validator)
 from nasplug.spaces.base import positive_int
 from nasplug.spaces.ops import DARTS_OPS
 
@@ -72,12 +73,6 @@ def _non_negative(instance, attribute, value):
         raise ConfigError(f"{type(instance).__name__}.{attribute.name} must be a number >= 0, got {value!r}")
 
 
-def _alpha_scope(instance, attribute, value):
-    if value not in ("type", "cell"):
-        raise ConfigError(f"{type(instance).__name__}.alpha_scope must be 'type' (shared per cell type) or 'cell', "
-                          f"got {value!r}")
-
-
 def _fixed_edges(instance, attribute, value):
     if value is not None:
         raise ConfigError(f"{type(instance).__name__} has fixed edges and keeps all of them: keep_edges must be "
@@ -117,7 +112,7 @@ class DartsS2Space(EdgeFixedDartsSpace):
     name = "darts-s2"
     layers: int = attrs.field(default=20, validator=positive_int)
     ops: tuple[str, ...] = attrs.field(default=S2_OPS, converter=tuple, validator=ops_validator)
-    alpha_scope: str = attrs.field(default="cell", validator=_alpha_scope)
+    alpha_scope: str = attrs.field(default="cell", validator=alpha_scope_validator)
 
     def child_defaults(self) -> dict[str, Any]:
         if self.alpha_scope == "cell":  # depth is fixed by the per-cell genotype; width may grow

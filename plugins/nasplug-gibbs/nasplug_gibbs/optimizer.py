@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
 from nasplug.components import ArchOptimizer
-from nasplug.errors import ConfigError
+from nasplug.errors import ConfigError, check_choice
 from nasplug.search.run import accuracy
 
 from nasplug_gibbs.bfgs import POLICIES, BFGSInverse
@@ -42,11 +42,6 @@ OMEGA_MODES = ("sample", "mean", "sgd")
 ALPHA_MODES = ("sample", "mean")
 SECANTS = ("averaged", "consecutive", "same_batch")
 OMEGA_SECANTS = ("averaged", "consecutive")
-
-
-def _check(name: str, value: Any, allowed) -> None:
-    if value not in allowed:
-        raise ConfigError(f"gibbs option {name}={value!r} is not allowed; choose one of {', '.join(allowed)}")
 
 
 def _check_number(name: str, value: Any, low: float, high: float = math.inf, none_ok: bool = False,
@@ -61,6 +56,13 @@ def _check_number(name: str, value: Any, low: float, high: float = math.inf, non
                           + (" or None" if none_ok else ""))
 
 
+def flat_gradient(loss: torch.Tensor, params: list[torch.Tensor]) -> torch.Tensor:
+    """d loss / d params as one flat vector (zeros for parameters the loss does not reach), the layout of the
+    quasi-Newton estimates."""
+    grads = torch.autograd.grad(loss, params, allow_unused=True)
+    return torch.cat([(torch.zeros_like(p) if g is None else g).reshape(-1) for p, g in zip(params, grads)])
+
+
 class GibbsArchOptimizer(ArchOptimizer):
     """Both GibbsNAS orders and their mean-only ablations, by ``omega`` and ``alpha`` mode."""
 
@@ -72,12 +74,12 @@ class GibbsArchOptimizer(ArchOptimizer):
                  policy: str = "damp", omega_policy: str = "skip", h_min: float = 1e-3, h_max: float = 1.0,
                  d_min: float = 1e-2, d_max: float = 1.0, memory: int = 5, secant: str = "averaged",
                  omega_secant: str = "averaged", curvature_every: int = 10, lr_decay: bool = True):
-        _check("omega", omega, OMEGA_MODES)
-        _check("alpha", alpha, ALPHA_MODES)
-        _check("policy", policy, POLICIES)
-        _check("omega_policy", omega_policy, POLICIES)
-        _check("secant", secant, SECANTS)
-        _check("omega_secant", omega_secant, OMEGA_SECANTS)
+        check_choice("gibbs", "omega", omega, OMEGA_MODES)
+        check_choice("gibbs", "alpha", alpha, ALPHA_MODES)
+        check_choice("gibbs", "policy", policy, POLICIES)
+        check_choice("gibbs", "omega_policy", omega_policy, POLICIES)
+        check_choice("gibbs", "secant", secant, SECANTS)
+        check_choice("gibbs", "omega_secant", omega_secant, OMEGA_SECANTS)
         if not (isinstance(curvature_every, int) and not isinstance(curvature_every, bool) and curvature_every >= 1):
             raise ConfigError(f"gibbs option curvature_every={curvature_every!r} must be a positive integer "
                               f"(steps per window of averaged iterates)")
@@ -188,9 +190,7 @@ class GibbsArchOptimizer(ArchOptimizer):
         """Training cross-entropy, logits and the flat (unclipped) gradient over ``params``."""
         logits = run.forward(x, selections)
         loss = F.cross_entropy(logits, y)
-        grads = torch.autograd.grad(loss, params, allow_unused=True)
-        g = torch.cat([(torch.zeros_like(p) if gr is None else gr).reshape(-1) for p, gr in zip(params, grads)])
-        return loss, logits, g
+        return loss, logits, flat_gradient(loss, params)
 
     # -- alpha (Eq. 11, 12, 16) ----------------------------------------------
     def _alpha_gradient(self, run, x, y) -> tuple[torch.Tensor, float, float]:
@@ -199,8 +199,7 @@ class GibbsArchOptimizer(ArchOptimizer):
             selections = run.sample()
             logits = run.forward(x, selections)
             loss = run.arch_objective(logits, y, selections)
-            grads = torch.autograd.grad(loss, params, allow_unused=True)
-        g = torch.cat([(torch.zeros_like(p) if gr is None else gr).reshape(-1) for p, gr in zip(params, grads)])
+            g = flat_gradient(loss, params)
         return g.detach().double(), loss.item(), accuracy(logits.detach(), y)
 
     def arch_step(self, run, train_batch, valid_batch) -> dict[str, float]:
