@@ -26,7 +26,8 @@ def _positive(instance, attribute, value):
         raise ConfigError(f"{type(instance).__name__}.{attribute.name} must be a positive number, got {value!r}")
 
 
-def _positive_int(instance, attribute, value):
+def positive_int(instance, attribute, value):
+    """attrs validator: a strictly positive int (None too where None is the field's default), naming the field."""
     if value is None and attribute.default is None:
         return
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -95,10 +96,10 @@ class SearchConfig:
     benchmark: str | None = attrs.field(default=None, validator=_name)
     benchmark_options: dict[str, Any] = options_field
     # schedule
-    epochs: int = attrs.field(default=50, validator=_positive_int)
-    batch_size: int = attrs.field(default=64, validator=_positive_int)
-    valid_batch_size: int | None = attrs.field(default=None, validator=_positive_int)
-    steps_per_epoch: int | None = attrs.field(default=None, validator=_positive_int)
+    epochs: int = attrs.field(default=50, validator=positive_int)
+    batch_size: int = attrs.field(default=64, validator=positive_int)
+    valid_batch_size: int | None = attrs.field(default=None, validator=positive_int)
+    steps_per_epoch: int | None = attrs.field(default=None, validator=positive_int)
     train_portion: float = attrs.field(default=0.5, validator=_fraction)
     # weights (SGD with cosine annealing, as DARTS/GDAS)
     w_lr: float = attrs.field(default=0.025, validator=_positive)
@@ -115,8 +116,8 @@ class SearchConfig:
     # run
     seed: int = attrs.field(default=0, validator=attrs.validators.instance_of(int))
     device: str = attrs.field(default="cpu", validator=_device)
-    threads: int | None = attrs.field(default=None, validator=_positive_int)
-    eval_batches: int | None = attrs.field(default=None, validator=_positive_int)
+    threads: int | None = attrs.field(default=None, validator=positive_int)
+    eval_batches: int | None = attrs.field(default=None, validator=positive_int)
     runs_root: str = attrs.field(default="runs")
 
     def __attrs_post_init__(self):
@@ -138,8 +139,8 @@ class TrainConfig:
     data: str = attrs.field(default="digits", validator=_name)
     data_options: dict[str, Any] = options_field
     space_options: dict[str, Any] = options_field
-    epochs: int = attrs.field(default=30, validator=_positive_int)
-    batch_size: int = attrs.field(default=96, validator=_positive_int)
+    epochs: int = attrs.field(default=30, validator=positive_int)
+    batch_size: int = attrs.field(default=96, validator=positive_int)
     lr: float = attrs.field(default=0.025, validator=_positive)
     lr_min: float = attrs.field(default=0.0, validator=_non_negative)
     momentum: float = attrs.field(default=0.9, validator=_non_negative)
@@ -150,7 +151,7 @@ class TrainConfig:
     augment: bool | None = attrs.field(default=None)
     seed: int = attrs.field(default=0, validator=attrs.validators.instance_of(int))
     device: str = attrs.field(default="cpu", validator=_device)
-    threads: int | None = attrs.field(default=None, validator=_positive_int)
+    threads: int | None = attrs.field(default=None, validator=positive_int)
     runs_root: str = attrs.field(default="runs")
 
     def to_dict(self) -> dict[str, Any]:

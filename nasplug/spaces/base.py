@@ -110,15 +110,18 @@ class SearchSpace(abc.ABC):
 
     def selections(self, choices: Mapping[str, int], device: torch.device | str | None = None) -> dict[str, Selection]:
         """One-hot single-path selections for a discrete architecture."""
-        out = {}
-        for d in self.decisions:
-            if d.name not in choices:
-                raise GenotypeError(f"choices lack decision {d.name!r}; the space's decisions are {self.decision_names()}")
-            index = int(choices[d.name])
-            if not 0 <= index < len(d.choices):
-                raise GenotypeError(f"choice {index} for {d.name!r} is out of range 0..{len(d.choices) - 1}")
-            out[d.name] = Selection.one_hot(len(d.choices), index, device)
-        return out
+        return {d.name: Selection.one_hot(len(d.choices), self.choice_index(d, choices), device)
+                for d in self.decisions}
+
+    def choice_index(self, decision: Decision, choices: Mapping[str, int]) -> int:
+        """The index ``choices`` holds for ``decision``; a GenotypeError if it is missing or out of range."""
+        if decision.name not in choices:
+            raise GenotypeError(f"choices lack decision {decision.name!r}; the space's decisions are "
+                                f"{self.decision_names()}")
+        index = int(choices[decision.name])
+        if not 0 <= index < len(decision.choices):
+            raise GenotypeError(f"choice {index} for {decision.name!r} is out of range 0..{len(decision.choices) - 1}")
+        return index
 
     def decision_names(self) -> list[str]:
         return [d.name for d in self.decisions]
@@ -138,9 +141,3 @@ def as_probability_lists(probabilities: Mapping[str, Sequence[float] | torch.Ten
             p = p.detach().cpu().tolist()
         out[name] = [float(v) for v in p]
     return out
-
-
-def positive_int(instance, attribute, value):
-    """attrs validator: a strictly positive int, with a message naming the field."""
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ConfigError(f"{type(instance).__name__}.{attribute.name} must be a positive integer, got {value!r}")

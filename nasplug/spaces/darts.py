@@ -25,8 +25,9 @@ import torch
 from torch import nn
 
 from nasplug.components import Selection, apply_selection
+from nasplug.config import positive_int
 from nasplug.errors import ConfigError, GenotypeError
-from nasplug.spaces.base import Decision, Genotype, SearchSpace, Supernet, as_probability_lists, positive_int
+from nasplug.spaces.base import Decision, Genotype, SearchSpace, Supernet, as_probability_lists
 from nasplug.spaces.ops import DARTS_OPS, FactorizedReduce, ReLUConvBN, Zero, darts_op, drop_path
 
 NodeEdges = tuple[tuple[str, int], ...]  # the (op, input) pairs feeding one node

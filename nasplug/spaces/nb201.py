@@ -17,7 +17,8 @@ from torch import nn
 
 from nasplug.components import Selection, apply_selection
 from nasplug.errors import GenotypeError
-from nasplug.spaces.base import Decision, Genotype, SearchSpace, Supernet, as_probability_lists, positive_int
+from nasplug.config import positive_int
+from nasplug.spaces.base import Decision, Genotype, SearchSpace, Supernet, as_probability_lists
 from nasplug.spaces.ops import NB201_OPS, ReLUConvBN, nb201_op
 
 NODES = 4

@@ -22,10 +22,10 @@ from typing import Any
 
 import attrs
 
+from nasplug.config import positive_int
 from nasplug.errors import ConfigError
 from nasplug.spaces.darts import (AuxiliaryHead, DartsSpace, DartsSupernet, SearchCell, alpha_scope_validator,
                                   ops_validator)
-from nasplug.spaces.base import positive_int
 from nasplug.spaces.ops import DARTS_OPS
 
 S1_OPS = tuple(op for op in DARTS_OPS if op != "none")

@@ -241,15 +241,7 @@ class MobileSpace(SearchSpace):
         return self.genotype_from_choices(choices)
 
     def genotype_from_choices(self, choices: Mapping[str, int]) -> MobileGenotype:
-        items = []
-        for d in self.decisions:
-            if d.name not in choices:
-                raise GenotypeError(f"choices lack decision {d.name!r} of space {self.name}")
-            k = int(choices[d.name])
-            if not 0 <= k < len(d.choices):
-                raise GenotypeError(f"choice {k} for {d.name!r} is out of range 0..{len(d.choices) - 1}")
-            items.append((d.name, d.choices[k]))
-        return MobileGenotype(items)
+        return MobileGenotype([(d.name, d.choices[self.choice_index(d, choices)]) for d in self.decisions])
 
     def choices_from_genotype(self, genotype) -> dict[str, int]:
         labels = self._coerce(genotype).as_dict()

@@ -27,7 +27,8 @@ from torch import nn
 
 from nasplug.components import Selection, apply_selection
 from nasplug.errors import ConfigError, GenotypeError
-from nasplug.spaces.base import Decision, Genotype, SearchSpace, Supernet, as_probability_lists, positive_int
+from nasplug.config import positive_int
+from nasplug.spaces.base import Decision, Genotype, SearchSpace, Supernet, as_probability_lists
 
 RNN_OPS = ("none", "tanh", "relu", "sigmoid", "identity")
 _ACTIVATIONS = {"tanh": torch.tanh, "relu": torch.relu, "sigmoid": torch.sigmoid, "identity": lambda h: h}
