@@ -335,17 +335,19 @@ class SearchRun:
         record: dict[str, Any] = {"epoch": epoch, "lr": lr, "steps": steps}
         record.update({k: v / max(1, steps) for k, v in sums.items()})
         record.update(self.sampler.metrics(self.state))
+        distribution = self.arch_distribution()
         genotype = self.optimizer.epoch_genotype(self) if hasattr(self.optimizer, "epoch_genotype") else \
-            self.space.derive(self.arch_distribution())
+            self.space.derive(distribution)
         if genotype is not None:
-            valid_loss, valid_acc = self.evaluate(self.space.choices_from_genotype(genotype), self.config.eval_batches)
+            choices = self.space.choices_from_genotype(genotype)
+            valid_loss, valid_acc = self.evaluate(choices, self.config.eval_batches)
             record.update({"genotype": str(genotype), "derived_valid_loss": valid_loss,
                            "derived_valid_acc": valid_acc})
             if self.latency_model is not None:
-                record["derived_latency"] = self.latency_model.predict(self.space.choices_from_genotype(genotype))
+                record["derived_latency"] = self.latency_model.predict(choices)
             if self.benchmark is not None:
                 record["benchmark"] = self.benchmark.query(self.space, genotype)
-        record["distribution"] = self.arch_distribution()
+        record["distribution"] = distribution
         record["seconds"] = time.time() - started
         self.history.append(record)
         self.state.epoch = epoch + 1
@@ -393,8 +395,9 @@ class SearchRun:
         scores = self.benchmark.query(self.space, self.final) if self.benchmark is not None else None
         result = SearchResult(self.final, self.space, self.history, self.run_dir, self.config, scores)
         if self.run_dir is not None:
-            atomic_write_json(self.run_dir / GENOTYPE, result.genotype_record())
-            atomic_write_json(self.run_dir / RESULT, {"genotype": result.genotype_record(), "benchmark": scores,
+            record = result.genotype_record()
+            atomic_write_json(self.run_dir / GENOTYPE, record)
+            atomic_write_json(self.run_dir / RESULT, {"genotype": record, "benchmark": scores,
                                                       "history": self.history, "epochs": len(self.history)})
         return result
 
