@@ -45,7 +45,7 @@ class AmendedArchOptimizer(ComposedGradientOptimizer):
     def hessian_product(self, run, step: ArchStep, train_batch, v):
         """u = (H + wd I) v and the amending product grad2_{alpha,w} L_train . u."""
         if self.hvp == "exact":
-            g_w = grad(step.loss("train", train_batch), step.params, create_graph=True)
+            g_w = step.weight_gradient_graph(train_batch)
             u = grad(g_w, step.params, grad_outputs=v, retain_graph=True)
         else:
             g_w = None

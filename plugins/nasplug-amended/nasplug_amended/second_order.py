@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from nasplug.components import Selection
+from nasplug.spaces.grouped_conv import second_order_graph
 
 Tensors = list[torch.Tensor]
 
@@ -140,10 +141,15 @@ class ArchStep:
             return train_loss(self.run, x, y, self.fresh())[0]
         return val_loss(self.run, x, y, self.fresh())[0]
 
+    def weight_gradient_graph(self, batch) -> Tensors:
+        """grad_w L_train with its graph kept, for exact products by double backward."""
+        with second_order_graph():
+            loss = self.loss("train", batch)
+        return grad(loss, self.params, create_graph=True)
+
     def mixed_exact(self, batch, u: Sequence[torch.Tensor]) -> Tensors:
         """grad_alpha(grad_w L_train . u) by double backward."""
-        g_w = grad(self.loss("train", batch), self.params, create_graph=True)
-        return grad(g_w, self.leaves, grad_outputs=u)
+        return grad(self.weight_gradient_graph(batch), self.leaves, grad_outputs=u)
 
     def central_difference(self, batch, direction: Sequence[torch.Tensor], wrt: Sequence[torch.Tensor],
                            epsilon: float = 0.01) -> Tensors:

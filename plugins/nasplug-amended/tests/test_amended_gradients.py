@@ -22,10 +22,17 @@ def rel(a, b):
     return float((a - b).norm() / b.norm().clamp_min(1e-30))
 
 
-def test_amended_term_equals_explicit_matrix_product(tools):
+#: two channels, so the separable and dilated convs are grouped and their double backward takes
+#: nasplug's three-product path (GroupedConv2d) instead of PyTorch's group-by-group one
+GROUPED = {"C": 2, "layers": 1, "steps": 2, "stem_multiplier": 1,
+           "ops": ["max_pool_3x3", "skip_connect", "sep_conv_3x3", "dil_conv_3x3"]}
+
+
+@pytest.mark.parametrize("space_options", [None, GROUPED], ids=["one-channel", "grouped-convs"])
+def test_amended_term_equals_explicit_matrix_product(tools, space_options):
     """g1 - eta * M (H + wd I) v with H and M materialised, to 1e-4 relative error (Eq. 7)."""
     make_run, batches, Explicit = tools
-    run = make_run("amended", double=True, seed=3)
+    run = make_run("amended", double=True, seed=3, space_options=space_options)
     tb, vb = batches(run, double=True)
     ex = Explicit(run)
     a, w = ex.a0(), ex.w0()
