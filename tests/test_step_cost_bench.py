@@ -1,0 +1,32 @@
+"""benchmarks/step_cost.py on a tiny configuration: every installed part runs and reports its keys."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def load(path: Path):
+    spec = importlib.util.spec_from_file_location(f"bench_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("part", sorted(p.stem for p in (BENCHMARKS / "step_cost_parts").glob("[!_]*.py")))
+def test_part_reports_finite_positive_ratios(part):
+    step_cost = load(BENCHMARKS / "step_cost.py")
+    module = load(BENCHMARKS / "step_cost_parts" / f"{part}.py")
+    bench = step_cost.Bench(repeats=1, device="cpu", batch_size=2, C=4, layers=2, resolution=8, memory=False)
+    try:
+        results = module.measure(bench)
+    except ImportError as exc:  # the part's plugin is not installed here
+        pytest.skip(str(exc))
+    assert results
+    for key, value in results.items():
+        assert math.isfinite(value) and value > 0, (key, value)
