@@ -29,7 +29,11 @@ class ReLUConvBN(nn.Module):
 
 
 class DilConv(nn.Module):
-    """ReLU, depthwise dilated conv, pointwise conv, BN."""
+    """ReLU, depthwise dilated conv, pointwise conv, BN.
+
+    The depthwise conv is a :class:`GroupedConv2d`: a plain ``nn.Conv2d``
+    except under ``second_order_graph()``, where its double backward is cheap.
+    """
 
     def __init__(self, C_in, C_out, kernel, stride, padding, dilation, affine=True):
         super().__init__()

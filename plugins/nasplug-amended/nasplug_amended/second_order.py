@@ -142,7 +142,12 @@ class ArchStep:
         return val_loss(self.run, x, y, self.fresh())[0]
 
     def weight_gradient_graph(self, batch) -> Tensors:
-        """grad_w L_train with its graph kept, for exact products by double backward."""
+        """grad_w L_train with its graph kept, for exact products by double backward.
+
+        The forward pass runs inside :func:`second_order_graph`, so the
+        depthwise convs' double backward is three native products rather than
+        PyTorch's loop over groups (1.1-1.2x on a whole amended step on CPU).
+        """
         with second_order_graph():
             loss = self.loss("train", batch)
         return grad(loss, self.params, create_graph=True)
