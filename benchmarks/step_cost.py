@@ -104,14 +104,17 @@ class Bench:
         return total / 2**20
 
 
-def load_parts(only: set[str] | None):
-    for path in sorted(PARTS.glob("*.py")):
-        if path.stem.startswith("_") or (only and path.stem not in only):
-            continue
-        spec = importlib.util.spec_from_file_location(f"step_cost_parts.{path.stem}", path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        yield path.stem, module
+def part_names() -> list[str]:
+    """The parts in ``step_cost_parts/`` (files starting with ``_`` are helpers, not parts)."""
+    return sorted(path.stem for path in PARTS.glob("*.py") if not path.stem.startswith("_"))
+
+
+def load_part(name: str):
+    """Import one part; raises ImportError when the plugin it measures is not installed."""
+    spec = importlib.util.spec_from_file_location(f"step_cost_parts.{name}", PARTS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def main(argv=None) -> dict:
@@ -125,10 +128,12 @@ def main(argv=None) -> dict:
     bench = Bench(args.repeats, args.device, batch_size=args.batch_size, memory=not args.no_memory)
     only = {p for p in args.only.split(",") if p} or None
     skipped = {}
-    for name, module in load_parts(only):
-        try:
-            bench.results.update(module.measure(bench))
-        except Exception as exc:  # a part whose plugin is not installed must not hide the others
+    for name in part_names():
+        if only and name not in only:
+            continue
+        try:  # loading too: a part whose plugin is not installed must not hide the others
+            bench.results.update(load_part(name).measure(bench))
+        except Exception as exc:
             skipped[name] = f"{type(exc).__name__}: {exc}"
     memory = "peak MiB" if bench.device.type == "cuda" else "saved MiB"
     print(f"{'step':<48} {'mean ms':>10} {memory:>10}")

@@ -11,20 +11,21 @@ import pytest
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
-def load(path: Path):
-    spec = importlib.util.spec_from_file_location(f"bench_{path.stem}", path)
+def load_step_cost():
+    spec = importlib.util.spec_from_file_location("step_cost", BENCHMARKS / "step_cost.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-@pytest.mark.parametrize("part", sorted(p.stem for p in (BENCHMARKS / "step_cost_parts").glob("[!_]*.py")))
+step_cost = load_step_cost()
+
+
+@pytest.mark.parametrize("part", step_cost.part_names())
 def test_part_reports_finite_positive_ratios(part):
-    step_cost = load(BENCHMARKS / "step_cost.py")
-    module = load(BENCHMARKS / "step_cost_parts" / f"{part}.py")
     bench = step_cost.Bench(repeats=1, device="cpu", batch_size=2, C=4, layers=2, resolution=8, memory=False)
     try:
-        results = module.measure(bench)
+        results = step_cost.load_part(part).measure(bench)
     except ImportError as exc:  # the part's plugin is not installed here
         pytest.skip(str(exc))
     assert results
