@@ -20,10 +20,16 @@ import contextlib
 from unittest import mock
 
 
-def _arch_step_timer(bench, strategy, **options):
+def _searching_run(bench, strategy, **options):
+    """A run one weight step in (a momentum buffer, as in a running search), and the shared batches."""
     run = bench.run(strategy, optimizer_options=options) if options else bench.run(strategy)
     train_batch, valid_batch = bench.batches()
-    run.optimizer.weight_step(run, *train_batch)  # a momentum buffer, as in a running search
+    run.optimizer.weight_step(run, *train_batch)
+    return run, train_batch, valid_batch
+
+
+def _arch_step_timer(bench, strategy, **options):
+    run, train_batch, valid_batch = _searching_run(bench, strategy, **options)
     return lambda: run.optimizer.arch_step(run, train_batch, valid_batch)
 
 
@@ -37,9 +43,7 @@ def _parts(bench) -> dict:
     """The amended step's pieces: a plain pass, the pass with graph, H v, the mixed product."""
     from nasplug_amended.second_order import ArchStep, grad, val_loss
 
-    run = bench.run("amended")
-    train_batch, valid_batch = bench.batches()
-    run.optimizer.weight_step(run, *train_batch)
+    run, train_batch, valid_batch = _searching_run(bench, "amended")
     step = ArchStep(run)
     loss, _ = val_loss(run, *valid_batch, step.fresh())
     v = grad(loss, step.params)
