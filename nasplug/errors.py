@@ -56,3 +56,7 @@ def check_choice(owner: str, name: str, value, allowed) -> None:
 
 class GenotypeError(NasplugError, ValueError):
     """A genotype (string, JSON or choice list) does not fit its search space."""
+
+
+class RunDirError(NasplugError):
+    """A run directory or one of its files is missing, corrupted, locked or refused as unsafe."""

@@ -11,12 +11,15 @@ from __future__ import annotations
 import io
 import json
 import os
+import pickle
 import tempfile
 import time
 from pathlib import Path
 from typing import Any, Iterable
 
 import torch
+
+from nasplug.errors import RunDirError
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
@@ -51,6 +54,31 @@ def atomic_torch_save(path: str | Path, obj: Any) -> None:
     buffer = io.BytesIO()
     torch.save(obj, buffer)
     atomic_write_bytes(path, buffer.getvalue())
+
+
+def safe_torch_load(path: str | Path, map_location: Any = None) -> Any:
+    """Load a torch file without ever running code from it.
+
+    Run directories are shared, downloaded and attached to bug reports, so a
+    checkpoint is untrusted input: ``weights_only=True`` makes torch's
+    unpickler accept tensors and plain containers only, and a file that asks
+    for anything else (a pickle whose ``__reduce__`` runs a command, say) is
+    refused with a one-line error that names it.  Everything nasplug writes
+    is tensors, numbers, strings, lists and dicts, so nothing is lost.
+    """
+    path = Path(path)
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError as exc:
+        raise RunDirError(f"{path}: file not found") from exc
+    except pickle.UnpicklingError as exc:
+        reason = str(exc).strip().splitlines()
+        detail = next((line for line in reason if "Unsupported global" in line or "GLOBAL" in line), None)
+        raise RunDirError(f"{path}: refused to load: it holds objects other than tensors and plain data, and "
+                          f"loading it could run code{f' ({detail.strip()})' if detail else ''}") from exc
+    except Exception as exc:  # a truncated or garbled file: zip, EOF or storage errors, by torch version
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise RunDirError(f"{path}: not a readable torch checkpoint ({type(exc).__name__}: {first})") from exc
 
 
 def write_jsonl(path: str | Path, rows: Iterable[Any]) -> None:

@@ -55,8 +55,8 @@ def test_run_killed_mid_epoch_resumes_to_the_same_genotype(tmp_path):
     resumed = resumed_run.run()
     assert resumed.genotype == full.genotype
     assert [h["train_loss"] for h in resumed.history] == [h["train_loss"] for h in full.history]
-    full_state = torch.load(tmp_path / "full" / "checkpoint.pt", weights_only=False)["supernet"]
-    resumed_state = torch.load(run_dir / "checkpoint.pt", weights_only=False)["supernet"]
+    full_state = torch.load(tmp_path / "full" / "checkpoint.pt", weights_only=True)["supernet"]
+    resumed_state = torch.load(run_dir / "checkpoint.pt", weights_only=True)["supernet"]
     assert all(torch.equal(full_state[k], resumed_state[k]) for k in full_state)
 
 

@@ -29,7 +29,7 @@ from nasplug.config import SearchConfig, apply_threads
 from nasplug.data.bundle import search_split
 from nasplug.errors import ConfigError, NasplugError
 from nasplug.rundir import (CHECKPOINT, CONFIG, GENOTYPE, METRICS, RESULT, atomic_torch_save, atomic_write_json,
-                            new_run_dir, write_jsonl)
+                            new_run_dir, safe_torch_load, write_jsonl)
 from nasplug.search.spec import StrategySpec
 from nasplug.spaces.base import Genotype, SearchSpace
 
@@ -454,5 +454,5 @@ class SearchRun:
         run = cls(config, registry=registry, run_dir=run_dir, callbacks=callbacks, verbose=verbose)
         checkpoint = run_dir / CHECKPOINT
         if checkpoint.exists():
-            run.load_state_dict(torch.load(checkpoint, map_location=run.device, weights_only=False))
+            run.load_state_dict(safe_torch_load(checkpoint, map_location=run.device))
         return run

@@ -199,13 +199,16 @@ def _parse_pth(path: Path) -> NB201Table:
     ``all_results`` {(dataset, seed): ResultsCount state} whose
     ``eval_acc1es`` maps ``'<split>@<epoch>'`` to accuracy.  Test accuracy is
     split ``ori-test`` for cifar10 and ``x-test`` for the other two datasets
-    at the last epoch, averaged over seeds, as the official API does.  Not
+    at the last epoch, averaged over seeds, as the official API does.  It is
+    loaded with ``weights_only=True`` (plain containers only): a release that
+    needs arbitrary classes to unpickle is refused, since unpickling it could
+    run code; read such a file through the official package.  Not
     checked against a real file here (it is 2 GB); use the official package
     when in doubt.
     """
-    import torch
+    from nasplug.rundir import safe_torch_load
 
-    data: Any = torch.load(path, map_location="cpu", weights_only=False)
+    data: Any = safe_torch_load(path, map_location="cpu")
     try:
         metas = data["meta_archs"]
         infos = data["arch2infos"]
