@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -36,6 +37,13 @@ def _data_root_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-root", default=None, help="folder of the dataset (imagefolder, cifar10, cifar100)")
 
 
+def _distributed_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--nproc", type=int, default=None, metavar="N",
+                        help="run data-parallel in N local processes (torch.distributed.run, as torchrun)")
+    parser.add_argument("--dist-backend", default=None, choices=("auto", "gloo", "nccl", "mpi"),
+                        help="torch.distributed backend (default auto: nccl on CUDA, gloo on CPU)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nasplug", description="Neural architecture search with plugins.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -51,10 +59,16 @@ def build_parser() -> argparse.ArgumentParser:
     _data_root_flag(p)
     p.add_argument("--run-dir", default=None, help="directory for this run (default: RUNS_ROOT/<time>-<label>)")
     p.add_argument("--quiet", action="store_true")
+    p.add_argument("--sync-batchnorm", action="store_const", const=True, default=None,
+                   help="distributed: BatchNorm statistics over the global batch (SyncBatchNorm)")
+    p.add_argument("--rank-sampling", choices=("shared", "per-rank"), default=None,
+                   help="distributed: every rank draws the same architecture, or its own (default: the strategy's)")
+    _distributed_flags(p)
 
     p = sub.add_parser("resume", help="continue a killed search from its last checkpoint")
     p.add_argument("run_dir")
     p.add_argument("--quiet", action="store_true")
+    _distributed_flags(p)
 
     p = sub.add_parser("train", help="retrain a genotype from scratch and report test accuracy, params, FLOPs")
     p.add_argument("genotype", help="a genotype.json, a search run directory, or a named genotype")
@@ -65,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     _data_root_flag(p)
     p.add_argument("--run-dir", default=None)
     p.add_argument("--quiet", action="store_true")
+    _distributed_flags(p)
 
     p = sub.add_parser("show", help="print a run's genotype and draw its cells and architecture distribution")
     p.add_argument("run_dir")
@@ -118,12 +133,16 @@ def cmd_plugins(args) -> int:
 def cmd_search(args) -> int:
     from nasplug.pipeline import Pipeline
 
-    values = _collect(args, SEARCH_FLAGS, OPTION_FLAGS, "search")
+    values = _collect(args, {**SEARCH_FLAGS, "sync_batchnorm": bool, "rank_sampling": str}, OPTION_FLAGS, "search")
     pipeline = Pipeline(run_dir=args.run_dir, verbose=not args.quiet, **values)
     return _report_search(pipeline.search())
 
 
 def _report_search(result) -> int:
+    from nasplug import distributed
+
+    if not distributed.context().writes_files:
+        return 0  # rank 0 reports for a distributed search
     print(f"genotype: {result.genotype}")
     if result.benchmark:
         print("benchmark: " + json.dumps(result.benchmark, sort_keys=True))
@@ -145,6 +164,10 @@ def cmd_train(args) -> int:
 
     values = _collect(args, TRAIN_FLAGS, ("space", "data"), "train")
     result = train(args.genotype, TrainConfig.from_dict(values), run_dir=args.run_dir, verbose=not args.quiet)
+    from nasplug import distributed
+
+    if not distributed.context().writes_files:
+        return 0
     print(f"genotype: {result.genotype}")
     print(f"test accuracy: {result.test_accuracy:.4f}  parameters: {result.parameters:,}  "
           f"MACs: {result.macs:,}")
@@ -164,10 +187,36 @@ COMMANDS = {"plugins": cmd_plugins, "search": cmd_search, "resume": cmd_resume, 
             "show": cmd_show}
 
 
+def _without_nproc(argv: Sequence[str]) -> list[str]:
+    out, skip = [], False
+    for item in argv:
+        if skip:
+            skip = False
+        elif item == "--nproc":
+            skip = True
+        elif not item.startswith("--nproc="):
+            out.append(item)
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    from nasplug import distributed
+
     try:
-        return COMMANDS[args.command](args)
+        if getattr(args, "dist_backend", None):
+            os.environ["NASPLUG_DIST_BACKEND"] = args.dist_backend
+        nproc = getattr(args, "nproc", None)
+        if nproc is not None and nproc < 1:
+            raise NasplugError(f"--nproc must be a positive number of processes, got {nproc}")
+        if nproc and nproc > 1 and not distributed.launched():
+            return distributed.launch(nproc, _without_nproc(argv))
+        try:
+            return COMMANDS[args.command](args)
+        finally:
+            if distributed.launched():
+                distributed.shutdown()
     except NasplugError as exc:
         print(f"nasplug: error: {exc}", file=sys.stderr)
         return 2

@@ -66,6 +66,11 @@ def _betas(value: Any) -> tuple[float, float]:
     return betas  # type: ignore[return-value]
 
 
+def _one_of(instance, attribute, value, allowed):
+    if value is not None and value not in allowed:
+        raise ConfigError(f"{type(instance).__name__}.{attribute.name} must be one of {', '.join(allowed)}, got {value!r}")
+
+
 def _device(instance, attribute, value):
     if not isinstance(value, str) or not (value == "cpu" or value.startswith("cuda") or value == "mps"):
         raise ConfigError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'mps', got {value!r}")
@@ -119,6 +124,10 @@ class SearchConfig:
     threads: int | None = attrs.field(default=None, validator=positive_int)
     eval_batches: int | None = attrs.field(default=None, validator=positive_int)
     runs_root: str = attrs.field(default="runs")
+    # data-parallel search (nasplug.distributed): BatchNorm over the global batch, and whether ranks
+    # draw the same architectures ("shared") or their own ("per-rank"); None = the strategy's choice
+    sync_batchnorm: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
+    rank_sampling: str | None = attrs.field(default=None, validator=lambda i, a, v: _one_of(i, a, v, ("shared", "per-rank")))
 
     def __attrs_post_init__(self):
         if self.w_lr_min > self.w_lr:

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from nasplug import registry as registry_module
+from nasplug import distributed, registry as registry_module
 from nasplug.components import ArchOptimizer, ArchParameters, LatencyModel, Reward, Sampler, Selection
 from nasplug.config import SearchConfig, apply_threads
 from nasplug.data.bundle import search_split
@@ -114,8 +114,9 @@ class SearchRun:
         self.spec = strategy_spec(config.strategy, self.registry)
         self.config = cfg = config
         self.callbacks = list(callbacks)
-        self.verbose = verbose
-        self.device = torch.device(cfg.device)
+        self.dist = distributed.context(cfg.device)
+        self.verbose = verbose and self.dist.writes_files
+        self.device = torch.device(self.dist.device(cfg.device))
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise ConfigError(f"device {cfg.device!r} asked for, but torch sees no CUDA device")
 
@@ -127,6 +128,10 @@ class SearchRun:
         self.generator = torch.Generator().manual_seed(cfg.seed)
         self.supernet = self.space.build_supernet(self.data.input_shape, self.data.num_classes).to(self.device)
         self.arch = ArchParameters(self.space.decisions, cfg.arch_init_std, self.generator).to(self.device)
+        if cfg.sync_batchnorm:
+            self.supernet = distributed.convert_sync_batchnorm(self.supernet, self.dist)
+        self.dist.broadcast_module(self.supernet)
+        self.dist.broadcast_module(self.arch)
 
         self.sampler: Sampler = self.registry.get(
             "sampler", cfg.sampler or self.spec.sampler, **{**self.spec.sampler_options, **cfg.sampler_options})
@@ -155,13 +160,15 @@ class SearchRun:
         self.finished = False
         self.final: Genotype | None = None
         self.optimizer.setup(self)
+        self.rank_sampling = distributed.setup_search(self)
 
         self.run_dir: Path | None = None
-        if write_files:
+        if write_files and self.dist.writes_files:  # rank 0 only in a distributed search
             label = f"{cfg.space}-{cfg.strategy}-seed{cfg.seed}"
             self.run_dir = Path(run_dir) if run_dir is not None else new_run_dir(cfg.runs_root, label)
             self.run_dir.mkdir(parents=True, exist_ok=True)
             atomic_write_json(self.run_dir / CONFIG, cfg.to_dict())
+            distributed.record_world(self.run_dir, self.dist, self.rank_sampling)
 
     # -- construction helpers --------------------------------------------
     def _build_cost_parts(self) -> None:
@@ -184,6 +191,8 @@ class SearchRun:
     def _loader(self, dataset, batch_size: int) -> DataLoader:
         if len(dataset) < batch_size:
             raise ConfigError(f"batch size {batch_size} exceeds the {len(dataset)} examples of a search split")
+        if self.dist.active:
+            return distributed.sharded_loader(dataset, batch_size, self.dist, shuffle=True, drop_last=True)
         return DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=True,
                           generator=torch.Generator())
 
@@ -202,10 +211,20 @@ class SearchRun:
         logits = self.supernet(x, selections)
         loss = F.cross_entropy(logits, y)
         loss.backward()
+        self.average_gradients(self.supernet.parameters())
         if self.config.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(self.supernet.parameters(), self.config.grad_clip)
         self.w_optimizer.step()
         return {"train_loss": loss.item(), "train_acc": accuracy(logits.detach(), y)}
+
+    def average_gradients(self, params) -> None:
+        """Mean of the gradients over the ranks of a distributed search (nothing in one process).
+
+        Call it between ``backward`` and the optimizer step (before clipping);
+        an architecture optimizer that steps its own optimizer calls it on
+        ``run.arch.parameters()``.
+        """
+        self.dist.average_gradients(params)
 
     @contextlib.contextmanager
     def frozen_weights(self):
@@ -283,10 +302,14 @@ class SearchRun:
             total_loss += float(F.cross_entropy(logits, y, reduction="sum"))
             total_correct += int((logits.argmax(1) == y).sum())
             total += len(y)
+        total_loss, total_correct, total = self.dist.sum([total_loss, total_correct, total])
         return total_loss / max(1, total), total_correct / max(1, total)
 
     def _eval_loader(self) -> DataLoader:
         # a fixed order so that evaluations are comparable and need no randomness
+        if self.dist.active:
+            return distributed.sharded_loader(self.valid_set, self.config.valid_batch_size or self.config.batch_size,
+                                              self.dist, shuffle=False, drop_last=False)
         return DataLoader(self.valid_set, batch_size=self.config.valid_batch_size or self.config.batch_size,
                           shuffle=False)
 
@@ -333,7 +356,7 @@ class SearchRun:
             if self.verbose:
                 self._progress(step + 1, sums, steps)
         record: dict[str, Any] = {"epoch": epoch, "lr": lr, "steps": steps}
-        record.update({k: v / max(1, steps) for k, v in sums.items()})
+        record.update({k: v / max(1, steps) for k, v in distributed.mean_metrics(self.dist, sums).items()})
         record.update(self.sampler.metrics(self.state))
         distribution = self.arch_distribution()
         genotype = self.optimizer.epoch_genotype(self) if hasattr(self.optimizer, "epoch_genotype") else \
@@ -419,6 +442,7 @@ class SearchRun:
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        state = distributed.own_rng_states(state, self.dist)
         self.supernet.load_state_dict(state["supernet"])
         self.arch.load_state_dict(state["arch"])
         self.w_optimizer.load_state_dict(state["w_optimizer"])
@@ -435,9 +459,12 @@ class SearchRun:
 
     def save(self) -> None:
         """Checkpoint atomically, then rewrite the metrics so they always match the checkpoint."""
+        if self.run_dir is None and not self.dist.active:
+            return
+        state = distributed.with_rank_rng_states(self.state_dict(), self.dist)  # collective: every rank
         if self.run_dir is None:
             return
-        atomic_torch_save(self.run_dir / CHECKPOINT, self.state_dict())
+        atomic_torch_save(self.run_dir / CHECKPOINT, state)
         write_jsonl(self.run_dir / METRICS, self.history)
 
     @classmethod
@@ -451,6 +478,7 @@ class SearchRun:
         if not config_path.exists():
             raise ConfigError(f"{str(run_dir)!r} is not a nasplug run directory (no {CONFIG})")
         config = SearchConfig.from_dict(json.loads(config_path.read_text()))
+        distributed.check_world(run_dir, distributed.context(config.device))
         run = cls(config, registry=registry, run_dir=run_dir, callbacks=callbacks, verbose=verbose)
         checkpoint = run_dir / CHECKPOINT
         if checkpoint.exists():

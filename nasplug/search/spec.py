@@ -25,3 +25,5 @@ class StrategySpec:
     optimizer_options: dict[str, Any] = attrs.field(factory=dict)
     reward: str | None = None
     latency_model: str | None = None
+    #: in a data-parallel search: every rank draws the same architecture ("shared") or its own ("per-rank")
+    rank_sampling: str = "shared"

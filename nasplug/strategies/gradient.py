@@ -11,13 +11,21 @@ from __future__ import annotations
 
 import torch
 
+from nasplug import distributed
 from nasplug.components import ArchOptimizer
 from nasplug.errors import ConfigError
 from nasplug.search.run import accuracy
 
 
 class GradientArchOptimizer(ArchOptimizer):
-    """First-order gradient descent on the architecture parameters with Adam."""
+    """First-order gradient descent on the architecture parameters with Adam.
+
+    Data-parallel: alpha's gradient is averaged over the ranks before Adam's
+    step, so with shared samples and equal shards it is the global batch's
+    gradient and alpha and Adam's moments stay equal on every rank.
+    """
+
+    data_parallel = ("shared", "per-rank")
 
     def __init__(self, arch_first: bool = False, lr: float | None = None, betas=None,
                  weight_decay: float | None = None):
@@ -48,6 +56,7 @@ class GradientArchOptimizer(ArchOptimizer):
             logits = run.forward(x, selections)
             loss = run.arch_objective(logits, y, selections)
             loss.backward()
+        distributed.of(run).average_gradients(run.arch.parameters())
         self.adam.step()
         return {"arch_loss": loss.item(), "arch_acc": accuracy(logits.detach(), y)}
 

@@ -27,7 +27,13 @@ class UniformSampler(Sampler):
 
 
 class RandomSearch(ArchOptimizer):
-    """No architecture update; the final pick ranks sampled architectures on validation data."""
+    """No architecture update; the final pick ranks sampled architectures on validation data.
+
+    Data-parallel: the weight step is the run's (averaged) SGD step and the
+    candidates are scored by the run's sharded evaluation.
+    """
+
+    data_parallel = ("shared", "per-rank")
 
     def __init__(self, num_candidates: int = 100, screen_batches: int = 2, top_k: int = 10):
         for name, value in (("num_candidates", num_candidates), ("screen_batches", screen_batches), ("top_k", top_k)):

@@ -25,6 +25,7 @@ from typing import Any, Mapping
 
 import torch
 
+from nasplug import distributed
 from nasplug.components import ArchOptimizer, Selection
 from nasplug.errors import ConfigError, GenotypeError
 from nasplug_tunas.categorical import policy_choice
@@ -52,9 +53,17 @@ class Reinforce(ArchOptimizer):
     short CPU search needs a larger one); ``delay_fraction`` and ``lr_growth``
     shape the schedule of footnote 4 / Appendix B; ``baseline_momentum`` is
     the moving average's momentum.
+
+    Data-parallel (TuNAS's one sample per core): with ``per-rank`` sampling
+    each rank scores its own architecture on its own validation shard; the
+    baseline follows the ranks' mean reward (so it stays equal everywhere)
+    and the gradients of the per-rank terms ``-(r_k - b) log pi(alpha_k)``
+    are averaged before Adam's step, so the update is the mean of the
+    per-rank REINFORCE terms.
     """
 
     arch_first = False
+    data_parallel = ("shared", "per-rank")
 
     def __init__(self, lr: float | None = None, betas=(0.0, 0.999), baseline_momentum: float = 0.95,
                  delay_fraction: float = 0.25, lr_growth: float = 10.0, entropy_weight: float = 0.0):
@@ -120,7 +129,8 @@ class Reinforce(ArchOptimizer):
             metrics["cost"] = cost
         else:
             reward = quality
-        baseline = self.update_baseline(reward)
+        dist = distributed.of(run)
+        baseline = self.update_baseline(dist.mean(reward))  # the ranks' mean reward: one baseline everywhere
         advantage = reward - baseline
 
         lr = self.learning_rate(run)
@@ -141,7 +151,8 @@ class Reinforce(ArchOptimizer):
         loss = -advantage * log_prob - self.entropy_weight * entropy
         if isinstance(loss, torch.Tensor) and loss.requires_grad:
             loss.backward()
-            self.adam.step()
+        dist.average_gradients(run.arch.parameters())  # every rank joins, with or without a gradient
+        self.adam.step()
         metrics.update({"reward": reward, "baseline": baseline, "advantage": advantage, "rl_lr": lr,
                         "policy_entropy": float(entropy.detach()) if isinstance(entropy, torch.Tensor) else 0.0})
         return metrics

@@ -1,0 +1,3 @@
+import sys
+from nasplug.cli import main
+sys.exit(main())
