@@ -79,6 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     _data_root_flag(p)
     p.add_argument("--run-dir", default=None)
     p.add_argument("--quiet", action="store_true")
+    p.add_argument("--sync-batchnorm", action="store_const", const=True, default=None,
+                   help="distributed: BatchNorm statistics over the global batch (SyncBatchNorm)")
     _distributed_flags(p)
 
     p = sub.add_parser("show", help="print a run's genotype and draw its cells and architecture distribution")
@@ -162,7 +164,7 @@ def cmd_resume(args) -> int:
 def cmd_train(args) -> int:
     from nasplug.train import train
 
-    values = _collect(args, TRAIN_FLAGS, ("space", "data"), "train")
+    values = _collect(args, {**TRAIN_FLAGS, "sync_batchnorm": bool}, ("space", "data"), "train")
     result = train(args.genotype, TrainConfig.from_dict(values), run_dir=args.run_dir, verbose=not args.quiet)
     from nasplug import distributed
 

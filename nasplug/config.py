@@ -162,6 +162,8 @@ class TrainConfig:
     device: str = attrs.field(default="cpu", validator=_device)
     threads: int | None = attrs.field(default=None, validator=positive_int)
     runs_root: str = attrs.field(default="runs")
+    # data-parallel retraining: BatchNorm over the global batch
+    sync_batchnorm: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
 
     def to_dict(self) -> dict[str, Any]:
         return attrs.asdict(self)

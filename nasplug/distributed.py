@@ -379,8 +379,9 @@ def launch(nproc: int, argv: Sequence[str], backend: str | None = None) -> int:
     try:
         torchrun.main(launch_argv(nproc, argv, backend))
     except ChildFailedError as exc:
-        failures = ", ".join(f"rank {f.global_rank} (exit code {f.exitcode})"
-                             for f in exc.failures.values()) if getattr(exc, "failures", None) else str(exc)
+        # failures are keyed by global rank; the earliest is the root cause, the others followed it
+        failures = sorted(getattr(exc, "failures", {}).items(), key=lambda item: item[1].timestamp)
+        failures = ", ".join(f"rank {rank} (exit code {f.exitcode})" for rank, f in failures) or str(exc)
         raise DistributedError(f"the distributed job failed: {failures}") from exc
     return 0
 

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from nasplug import registry as registry_module
+from nasplug import distributed, registry as registry_module
 from nasplug.config import TrainConfig, apply_threads
 from nasplug.errors import ConfigError, GenotypeError
 from nasplug.metrics import count_macs, count_parameters
@@ -59,7 +59,9 @@ def load_genotype_record(source: str | Path | Mapping[str, Any], registry=None) 
     return record
 
 
-def evaluate(model: torch.nn.Module, loader: DataLoader, device: torch.device) -> tuple[float, float]:
+def evaluate(model: torch.nn.Module, loader: DataLoader, device: torch.device,
+             dist: distributed.DistContext | None = None) -> tuple[float, float]:
+    """Loss and accuracy over ``loader``; with ``dist``, over every rank's shard together."""
     model.eval()
     loss_sum, correct, total = 0.0, 0, 0
     with torch.no_grad():
@@ -69,6 +71,8 @@ def evaluate(model: torch.nn.Module, loader: DataLoader, device: torch.device) -
             loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
             correct += int((logits.argmax(1) == y).sum())
             total += len(y)
+    if dist is not None:
+        loss_sum, correct, total = dist.sum([loss_sum, correct, total])
     return loss_sum / max(1, total), correct / max(1, total)
 
 
@@ -80,8 +84,9 @@ class Trainer:
         self.registry = registry or registry_module.default_registry()
         self.config = cfg = config
         self.record = dict(record)
-        self.verbose = verbose
-        self.device = torch.device(cfg.device)
+        self.dist = distributed.context(cfg.device)  # data-parallel retraining under torch's launcher
+        self.verbose = verbose and self.dist.writes_files
+        self.device = torch.device(self.dist.device(cfg.device))
         apply_threads(cfg.threads)
         torch.manual_seed(cfg.seed)
         search_space = self.registry.get("space", record["space"], **record.get("space_options", {}))
@@ -92,17 +97,24 @@ class Trainer:
         train_set = self.data.train if cfg.augment is None else self.data.train.with_augment(cfg.augment)
         self.model = self.space.build_child(self.genotype, self.data.input_shape, self.data.num_classes,
                                             auxiliary=cfg.auxiliary_weight > 0).to(self.device)
+        if cfg.sync_batchnorm:
+            self.model = distributed.convert_sync_batchnorm(self.model, self.dist)
+        self.dist.broadcast_module(self.model)
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
                                          weight_decay=cfg.weight_decay)
         if len(train_set) < cfg.batch_size:
             raise ConfigError(f"batch size {cfg.batch_size} exceeds the {len(train_set)} training examples")
-        self.train_loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True, drop_last=True,
-                                       generator=torch.Generator())
-        self.test_loader = DataLoader(self.data.test, batch_size=256, shuffle=False)
+        if self.dist.active:
+            self.train_loader = distributed.sharded_loader(train_set, cfg.batch_size, self.dist, True, True)
+            self.test_loader = distributed.sharded_loader(self.data.test, 256, self.dist, False, False)
+        else:
+            self.train_loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True, drop_last=True,
+                                           generator=torch.Generator())
+            self.test_loader = DataLoader(self.data.test, batch_size=256, shuffle=False)
         self.epoch = 0
         self.history: list[dict[str, Any]] = []
         self.run_dir = None
-        if write_files:
+        if write_files and self.dist.writes_files:
             label = f"train-{record['space']}-seed{cfg.seed}"
             self.run_dir = Path(run_dir) if run_dir is not None else new_run_dir(cfg.runs_root, label)
             self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -128,13 +140,15 @@ class Trainer:
             if aux is not None and cfg.auxiliary_weight > 0:
                 loss = loss + cfg.auxiliary_weight * F.cross_entropy(aux, y)
             loss.backward()
+            self.dist.average_gradients(self.model.parameters())
             if cfg.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
             self.optimizer.step()
             loss_sum += loss.item() * len(y)
             correct += int((logits.argmax(1) == y).sum())
             total += len(y)
-        test_loss, test_acc = evaluate(self.model, self.test_loader, self.device)
+        loss_sum, correct, total = self.dist.sum([loss_sum, correct, total])
+        test_loss, test_acc = evaluate(self.model, self.test_loader, self.device, self.dist)
         record = {"epoch": self.epoch, "lr": lr, "train_loss": loss_sum / total, "train_acc": correct / total,
                   "test_loss": test_loss, "test_acc": test_acc, "seconds": time.time() - started}
         self.history.append(record)
@@ -161,7 +175,7 @@ class Trainer:
             if self.run_dir is not None:
                 atomic_torch_save(self.run_dir / CHECKPOINT, self.state_dict())
                 write_jsonl(self.run_dir / METRICS, self.history)
-        test_loss, test_acc = evaluate(self.model, self.test_loader, self.device)
+        test_loss, test_acc = evaluate(self.model, self.test_loader, self.device, self.dist)
         example = next(iter(self.test_loader))[0][:1].to(self.device)
         result = TrainResult(
             test_accuracy=test_acc, test_loss=test_loss,
