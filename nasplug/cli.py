@@ -83,6 +83,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="distributed: BatchNorm statistics over the global batch (SyncBatchNorm)")
     _distributed_flags(p)
 
+    p = sub.add_parser("sweep", help="run a grid of searches (and retrainings) as Ray tasks; a rerun resumes it")
+    p.add_argument("sweep_file", help="a TOML file with [sweep], [search], [grid] and optional [train] tables")
+    p.add_argument("--executor", choices=("ray", "local"), default="ray",
+                   help="ray (default): Ray tasks on a local instance or --address; local: one by one, no Ray")
+    p.add_argument("--address", default=None, help="a running Ray cluster to join (e.g. auto or HOST:PORT)")
+    p.add_argument("--root", default=None, help="output folder (default: the file's [sweep] root)")
+    p.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local Ray instance (default: all)")
+
     p = sub.add_parser("show", help="print a run's genotype and draw its cells and architecture distribution")
     p.add_argument("run_dir")
     p.add_argument("--out", default=None, help="where to write the PNGs (default: the run directory)")
@@ -177,6 +185,23 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_sweep(args) -> int:
+    from nasplug.sweep import load_sweep, run_sweep
+
+    sweep = load_sweep(args.sweep_file)
+    root = Path(args.root) if args.root else sweep.root
+    ray_init = {"num_cpus": args.num_cpus} if args.num_cpus else None
+    rows = run_sweep(sweep.trials, root, executor=args.executor, address=args.address, ray_init=ray_init,
+                     log=lambda line: print(line, file=sys.stderr, flush=True))
+    failed = [r["trial"] for r in rows if r["status"] != "done"]
+    print(f"summary: {root / 'summary.csv'} ({len(rows) - len(failed)} done, {len(failed)} failed)")
+    if failed:
+        print(f"nasplug: error: {len(failed)} trial(s) failed: {', '.join(failed)}; see summary.json, "
+              f"rerun the same command to retry them", file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_show(args) -> int:
     from nasplug.viz import show_run
 
@@ -186,7 +211,7 @@ def cmd_show(args) -> int:
 
 
 COMMANDS = {"plugins": cmd_plugins, "search": cmd_search, "resume": cmd_resume, "train": cmd_train,
-            "show": cmd_show}
+            "show": cmd_show, "sweep": cmd_sweep}
 
 
 def _without_nproc(argv: Sequence[str]) -> list[str]:
