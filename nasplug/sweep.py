@@ -185,14 +185,16 @@ def run_trial(trial: Trial, root: str | Path) -> dict[str, Any]:
         config = merged_config({**trial.search, "runs_root": str(trial_dir)})
         run = SearchRun(config, run_dir=search_dir)
         resumed_at = None
+    search_started = time.time()
     result = run.run()
+    search_seconds = _seconds_before(result.history, resumed_at) + time.time() - search_started
     # the found genotype on validation data with the shared weights (every strategy, random search too)
     _, valid_acc = run.evaluate(run.space.choices_from_genotype(result.genotype), run.config.eval_batches)
     row: dict[str, Any] = {
         "trial": trial.name, "params": trial.params, "config": trial.search, "status": "done",
         "genotype": str(result.genotype), "search_valid_acc": valid_acc,
         "benchmark": result.benchmark, "search_dir": str(search_dir), "search_resumed_at_epoch": resumed_at,
-        "search_seconds": sum(h.get("seconds", 0.0) for h in result.history),
+        "search_seconds": search_seconds,
     }
     if trial.train is not None:
         train_dir = trial_dir / "train"
@@ -203,14 +205,21 @@ def run_trial(trial: Trial, root: str | Path) -> dict[str, Any]:
         if (train_dir / CHECKPOINT).exists():
             trainer.load_state_dict(safe_torch_load(train_dir / CHECKPOINT))
             row["train_resumed_at_epoch"] = trainer.epoch
+        train_started = time.time()
         report = trainer.run()
         row.update({"retrain_test_acc": report.test_accuracy, "parameters": report.parameters,
                     "macs": report.macs, "train_dir": str(train_dir),
-                    "train_seconds": sum(h.get("seconds", 0.0) for h in report.history)})
+                    "train_seconds": _seconds_before(report.history, row["train_resumed_at_epoch"])
+                    + time.time() - train_started})
     row["seconds"] = row["search_seconds"] + row.get("train_seconds", 0.0)
     row["wall_seconds_last_invocation"] = time.time() - started
     atomic_write_json(done, row)
     return row
+
+
+def _seconds_before(history: Sequence[Mapping[str, Any]], resumed_at: int | None) -> float:
+    """Seconds the epochs done before a resume took (their records survive in the checkpoint)."""
+    return sum(h.get("seconds", 0.0) for h in history[: resumed_at or 0])
 
 
 def _failed_row(trial: Trial, error: str) -> dict[str, Any]:
