@@ -9,6 +9,7 @@ from nasplug.search.spec import StrategySpec
 from nasplug.spaces.darts import DartsSpace
 from nasplug.spaces.nb201 import NB201Space
 from nasplug.strategies.gradient import GradientArchOptimizer
+from nasplug.strategies.mixture import MixtureSampler
 from nasplug.strategies.random_search import RandomSearch, UniformSampler
 
 
@@ -19,7 +20,7 @@ def nasplug_search_spaces():
 
 @hookimpl
 def nasplug_samplers():
-    return {"uniform": UniformSampler}
+    return {"uniform": UniformSampler, "mixture": MixtureSampler}
 
 
 @hookimpl
@@ -47,8 +48,8 @@ def nasplug_datasets():
 def nasplug_strategies():
     return {
         "random": StrategySpec(
-            sampler="uniform",
-            arch_optimizer="random",
+            sampler="nasplug:uniform",
+            arch_optimizer="nasplug:random",
             description="Random search with weight sharing (Li & Talwalkar 2019): uniform single-path "
                         "training, best of sampled architectures on validation",
         ),

@@ -42,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("plugins", help="list installed plugins, what each provides, and load errors")
     p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--verbose", action="store_true", help="each factory's signature and first docstring line")
+    p.add_argument("--strict", action="store_true", help="exit with status 1 when a plugin failed to load")
 
     p = sub.add_parser("search", help="run an architecture search")
     p.add_argument("--config", help="a TOML file of SearchConfig fields (flags override it)")
@@ -54,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("resume", help="continue a killed search from its last checkpoint")
     p.add_argument("run_dir")
+    p.add_argument("--strict", action="store_true",
+                   help="refuse to resume when a plugin, nasplug or torch changed version since the run started")
     p.add_argument("--quiet", action="store_true")
 
     p = sub.add_parser("train", help="retrain a genotype from scratch and report test accuracy, params, FLOPs")
@@ -94,25 +98,14 @@ def _collect(args: argparse.Namespace, flags: dict[str, Any], option_kinds: Sequ
 
 
 def cmd_plugins(args) -> int:
-    reg = registry_module.default_registry()
-    plugins = []
-    for name, info in reg.loaded.plugins.items():
-        plugins.append({"name": name, "distribution": info.distribution, "version": info.version,
-                        "module": info.module, "provides": reg.provided_by(info.distribution)})
-    errors = [{"plugin": getattr(e, "plugin", None) or getattr(e, "providers", None), "error": str(e)}
-              for e in reg.errors]
+    from nasplug.plugin_listing import listing, text_lines
+
+    report = listing(registry_module.default_registry(), verbose=args.verbose)
     if args.json:
-        print(json.dumps({"plugins": plugins, "errors": errors}, indent=2, sort_keys=True))
-        return 0
-    for plugin in plugins:
-        print(f"{plugin['distribution']} {plugin['version'] or '(not installed)'}  [{plugin['module']}]")
-        for kind, names in plugin["provides"].items():
-            print(f"  {kind + ':':<16} {', '.join(names)}")
-    if errors:
-        print("\nerrors:")
-        for error in errors:
-            print(f"  {error['error']}")
-    return 0
+        print(json.dumps(report, indent=2, sort_keys=True))
+    else:
+        print("\n".join(text_lines(report, verbose=args.verbose)))
+    return 1 if args.strict and report["errors"] else 0
 
 
 def cmd_search(args) -> int:
@@ -135,7 +128,7 @@ def _report_search(result) -> int:
 def cmd_resume(args) -> int:
     from nasplug.search.run import SearchRun
 
-    run = SearchRun.resume(args.run_dir, verbose=not args.quiet)
+    run = SearchRun.resume(args.run_dir, verbose=not args.quiet, strict=args.strict)
     print(f"resuming {args.run_dir} at epoch {run.state.epoch}/{run.config.epochs}", file=sys.stderr)
     return _report_search(run.run())
 

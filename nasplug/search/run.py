@@ -27,10 +27,11 @@ from nasplug import registry as registry_module
 from nasplug.components import ArchOptimizer, ArchParameters, LatencyModel, Reward, Sampler, Selection
 from nasplug.config import SearchConfig, apply_threads
 from nasplug.data.bundle import search_split
-from nasplug.errors import ConfigError, NasplugError
+from nasplug.errors import ConfigError
 from nasplug.rundir import (CHECKPOINT, CONFIG, GENOTYPE, METRICS, RESULT, atomic_torch_save, atomic_write_json,
                             new_run_dir, safe_torch_load, write_jsonl)
-from nasplug.search.spec import StrategySpec
+from nasplug.provenance import provenance
+from nasplug.search.compose import check_versions, compose, split_record, strategy_spec, write_config_record
 from nasplug.spaces.base import Genotype, SearchSpace
 
 Callback = Callable[["SearchRun", str], None]
@@ -86,16 +87,6 @@ def accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
     return float((logits.argmax(dim=1) == y).float().mean())
 
 
-def strategy_spec(name: str, registry) -> StrategySpec:
-    """The preset registered as ``name`` (a StrategySpec, or a callable returning one)."""
-    spec = registry.factory("strategy", name)
-    if not isinstance(spec, StrategySpec):
-        spec = spec()
-    if not isinstance(spec, StrategySpec):
-        raise NasplugError(f"strategy {name!r} did not produce a StrategySpec (got {type(spec).__name__})")
-    return spec
-
-
 def merged_config(user: Mapping[str, Any], registry=None) -> SearchConfig:
     """Defaults < the strategy preset's defaults < what the user set."""
     registry = registry or registry_module.default_registry()
@@ -111,8 +102,11 @@ class SearchRun:
     def __init__(self, config: SearchConfig, registry=None, run_dir: str | Path | None = None,
                  callbacks: Iterable[Callback] = (), verbose: bool = False, write_files: bool = True):
         self.registry = registry or registry_module.default_registry()
-        self.spec = strategy_spec(config.strategy, self.registry)
+        # names, options and capabilities are settled before anything is built or written
+        self.composition = compose(config, self.registry)
+        self.spec = self.composition.spec
         self.config = cfg = config
+        parts = self.composition.config
         self.callbacks = list(callbacks)
         self.verbose = verbose
         self.device = torch.device(cfg.device)
@@ -128,11 +122,9 @@ class SearchRun:
         self.supernet = self.space.build_supernet(self.data.input_shape, self.data.num_classes).to(self.device)
         self.arch = ArchParameters(self.space.decisions, cfg.arch_init_std, self.generator).to(self.device)
 
-        self.sampler: Sampler = self.registry.get(
-            "sampler", cfg.sampler or self.spec.sampler, **{**self.spec.sampler_options, **cfg.sampler_options})
-        self.optimizer: ArchOptimizer = self.registry.get(
-            "arch_optimizer", cfg.arch_optimizer or self.spec.arch_optimizer,
-            **{**self.spec.optimizer_options, **cfg.optimizer_options})
+        self.sampler: Sampler = self.registry.get("sampler", parts.sampler, **parts.sampler_options)
+        self.optimizer: ArchOptimizer = self.registry.get("arch_optimizer", parts.arch_optimizer,
+                                                          **parts.optimizer_options)
         self.latency_model: LatencyModel | None = None
         self.reward: Reward | None = None
         self._build_cost_parts()
@@ -161,19 +153,19 @@ class SearchRun:
             label = f"{cfg.space}-{cfg.strategy}-seed{cfg.seed}"
             self.run_dir = Path(run_dir) if run_dir is not None else new_run_dir(cfg.runs_root, label)
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            atomic_write_json(self.run_dir / CONFIG, cfg.to_dict())
+            write_config_record(self.run_dir / CONFIG,
+                                self.composition.record(self.registry, self.provenance()))
 
     # -- construction helpers --------------------------------------------
+    def provenance(self) -> dict[str, Any]:
+        """Versions, host and device this run is made on (recorded in config.json and result.json)."""
+        return provenance(self.registry, self.config.device)
+
     def _build_cost_parts(self) -> None:
-        cfg = self.config
-        # a preset's reward (TuNAS) applies only when there is a target to aim at
-        reward_name = cfg.reward or (self.spec.reward if cfg.latency_target is not None else None)
-        model_name = cfg.latency_model or self.spec.latency_model
-        if cfg.latency_target is not None and reward_name is None:
-            raise ConfigError("latency_target is set but no reward is chosen; pass reward= (e.g. 'absolute')")
+        cfg = self.composition.config  # compose() decided whether a reward applies and which cost model
+        reward_name, model_name = cfg.reward, cfg.latency_model
         if reward_name is None:
             return
-        model_name = model_name or "flops"
         self.latency_model = self.registry.get("latency_model", model_name, **cfg.latency_options)
         self.latency_model.prepare(self.space, self.data.input_shape, self.data.num_classes)
         options = dict(cfg.reward_options)
@@ -398,7 +390,8 @@ class SearchRun:
             record = result.genotype_record()
             atomic_write_json(self.run_dir / GENOTYPE, record)
             atomic_write_json(self.run_dir / RESULT, {"genotype": record, "benchmark": scores,
-                                                      "history": self.history, "epochs": len(self.history)})
+                                                      "history": self.history, "epochs": len(self.history),
+                                                      "provenance": self.provenance()})
         return result
 
     # -- checkpoints --------------------------------------------------------
@@ -442,15 +435,21 @@ class SearchRun:
 
     @classmethod
     def resume(cls, run_dir: str | Path, registry=None, callbacks: Iterable[Callback] = (),
-               verbose: bool = False) -> "SearchRun":
-        """Rebuild a run from its directory and load its last checkpoint."""
+               verbose: bool = False, strict: bool = False) -> "SearchRun":
+        """Rebuild a run from its directory and load its last checkpoint.
+
+        A plugin, the kernel or torch that changed version since the run
+        started is reported (refused with ``strict``).
+        """
         import json
 
         run_dir = Path(run_dir)
         config_path = run_dir / CONFIG
         if not config_path.exists():
             raise ConfigError(f"{str(run_dir)!r} is not a nasplug run directory (no {CONFIG})")
-        config = SearchConfig.from_dict(json.loads(config_path.read_text()))
+        config, record = split_record(json.loads(config_path.read_text()))
+        registry = registry or registry_module.default_registry()
+        check_versions(record, registry, config.device, strict)
         run = cls(config, registry=registry, run_dir=run_dir, callbacks=callbacks, verbose=verbose)
         checkpoint = run_dir / CHECKPOINT
         if checkpoint.exists():

@@ -20,6 +20,7 @@ class UniformSampler(Sampler):
     """A uniformly random valid architecture per step, whatever the architecture parameters say."""
 
     differentiable = False
+    single_path = True
 
     def sample(self, arch, state) -> dict[str, Selection]:
         device = next(iter(arch.parameters())).device

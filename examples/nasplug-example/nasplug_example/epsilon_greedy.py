@@ -9,6 +9,7 @@ from nasplug import ConfigError, Sampler, Selection
 
 class EpsilonGreedySampler(Sampler):
     differentiable = False
+    single_path = True
 
     def __init__(self, epsilon: float = 0.2):
         if not 0.0 <= epsilon <= 1.0:

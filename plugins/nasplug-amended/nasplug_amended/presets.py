@@ -22,7 +22,7 @@ SEARCH_SETTINGS = {
 
 def darts() -> StrategySpec:
     return StrategySpec(
-        sampler="mixture", arch_optimizer="darts-1st", defaults=dict(SEARCH_SETTINGS),
+        sampler="nasplug:mixture", arch_optimizer="nasplug-amended:darts-1st", defaults=dict(SEARCH_SETTINGS),
         description="DARTS first order (Liu et al. 2019): softmax mixture, alpha by grad of L_val at the "
                     "current weights",
     )
@@ -30,7 +30,7 @@ def darts() -> StrategySpec:
 
 def darts_2nd() -> StrategySpec:
     return StrategySpec(
-        sampler="mixture", arch_optimizer="darts-2nd", defaults=dict(SEARCH_SETTINGS),
+        sampler="nasplug:mixture", arch_optimizer="nasplug-amended:darts-2nd", defaults=dict(SEARCH_SETTINGS),
         description="DARTS second order (Liu et al. 2019): unrolled gradient, finite-difference "
                     "Hessian-vector product",
     )
@@ -38,7 +38,7 @@ def darts_2nd() -> StrategySpec:
 
 def amended() -> StrategySpec:
     return StrategySpec(
-        sampler="mixture", arch_optimizer="amended", defaults=dict(SEARCH_SETTINGS),
+        sampler="nasplug:mixture", arch_optimizer="nasplug-amended:amended", defaults=dict(SEARCH_SETTINGS),
         optimizer_options={"eta": 0.1},
         description="Amended-DARTS (Bi et al. 2019): g1 + g2' = g1 - eta * d2L/dalpha dw . H . dLval/dw "
                     "(Eq. 7), exact Hessian-vector products",

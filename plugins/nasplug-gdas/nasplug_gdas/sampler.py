@@ -91,6 +91,7 @@ class GumbelSampler(Sampler):
     """
 
     differentiable = True
+    single_path = True
 
     def __init__(self, tau_max: float = DEFAULT_TAU_MAX, tau_min: float | None = None, tau: float | None = None,
                  carry_unselected: bool = False):

@@ -35,8 +35,8 @@ PAPER_DEFAULTS = {
 
 def gdas() -> StrategySpec:
     return StrategySpec(
-        sampler="gumbel",
-        arch_optimizer="gradient",
+        sampler="nasplug-gdas:gumbel",
+        arch_optimizer="nasplug:gradient",
         description="GDAS (Dong & Yang, CVPR 2019): Gumbel-Max single-path sampling with straight-through "
                     "gradients to alpha; weight step then alpha step (Alg. 1); tau 10->1 (10->0.1 on nb201)",
         defaults=dict(PAPER_DEFAULTS),

@@ -55,6 +55,8 @@ class Reinforce(ArchOptimizer):
     """
 
     arch_first = False
+    # log pi(alpha) needs the one architecture the sampler drew
+    needs_single_path_sampler = True
 
     def __init__(self, lr: float | None = None, betas=(0.0, 0.999), baseline_momentum: float = 0.95,
                  delay_fraction: float = 0.25, lr_growth: float = 10.0, entropy_weight: float = 0.0):
