@@ -165,6 +165,8 @@ class NB201Space(SearchSpace):
     """
 
     name = "nb201"
+    #: small options for the conformance kit (nasplug.testing): builds and runs in milliseconds
+    test_options = {"C": 4, "N": 1}
     C: int = attrs.field(default=16, validator=positive_int)
     N: int = attrs.field(default=5, validator=positive_int)
 

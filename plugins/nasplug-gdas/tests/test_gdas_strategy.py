@@ -12,7 +12,7 @@ TINY = dict(space="nb201", strategy="gdas", data="digits", space_options={"C": 4
 
 def test_preset_carries_the_papers_settings_and_user_values_win():
     spec = strategy_spec("gdas", registry.default_registry())
-    assert (spec.sampler, spec.arch_optimizer) == ("gumbel", "gradient")
+    assert (spec.sampler, spec.arch_optimizer) == ("nasplug-gdas:gumbel", "nasplug:gradient")
     cfg = merged_config({"strategy": "gdas", "w_lr": 0.05})
     assert cfg.w_lr == 0.05 and cfg.w_lr_min == 0.001 and cfg.w_momentum == 0.9
     assert cfg.w_weight_decay == 3e-4 and cfg.arch_lr == 3e-4 and cfg.arch_betas == (0.5, 0.999)
