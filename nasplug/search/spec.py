@@ -11,10 +11,17 @@ import attrs
 class StrategySpec:
     """What ``--strategy NAME`` means.
 
-    ``sampler`` and ``arch_optimizer`` name registered components;
-    ``defaults`` overrides :class:`~nasplug.config.SearchConfig` fields with
-    the paper's settings (the user's own settings still win); the option
-    dicts are passed to the component factories.
+    ``sampler``, ``arch_optimizer`` and the optional ``reward`` and
+    ``latency_model`` name registered components, by qualified name
+    (``"nasplug-gdas:gumbel"``) so the preset keeps working when another
+    plugin registers the same short name.  ``defaults`` overrides any
+    :class:`~nasplug.config.SearchConfig` field with the paper's settings
+    (the user's own settings still win).  ``sampler_options`` and
+    ``optimizer_options`` are passed to the preset's own sampler and
+    optimizer only: when the user swaps one in (``--sampler``), the preset's
+    options for it are dropped, logged and recorded in ``config.json``.  The
+    preset's ``reward`` applies only when the user sets a latency target;
+    ``latency_model`` defaults to the kernel's ``flops`` when a reward is used.
     """
 
     sampler: str
