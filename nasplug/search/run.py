@@ -107,8 +107,9 @@ def strategy_spec(name: str, registry) -> StrategySpec:
 def merged_config(user: Mapping[str, Any], registry=None) -> SearchConfig:
     """Defaults < the strategy preset's defaults < what the user set."""
     registry = registry or registry_module.default_registry()
-    spec = strategy_spec(SearchConfig.from_dict(user).strategy, registry)
-    merged = dict(spec.defaults)
+    base = SearchConfig.from_dict(user)
+    spec = strategy_spec(base.strategy, registry)
+    merged = spec.defaults_for(base.space)
     merged.update(user)
     return SearchConfig.from_dict(merged)
 
