@@ -18,9 +18,7 @@ fills the gaps.  This module turns that into one resolved choice per part:
 from __future__ import annotations
 
 import functools
-import json
 import logging
-from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import attrs
@@ -29,7 +27,6 @@ from nasplug.config import SearchConfig
 from nasplug.errors import ConfigError, NasplugError, UnknownComponentError
 from nasplug.provenance import provenance, version_changes
 from nasplug.registry import KINDS, Entry, Registry
-from nasplug.rundir import atomic_write_json
 from nasplug.search.spec import StrategySpec
 
 logger = logging.getLogger(__name__)
@@ -217,19 +214,6 @@ def split_record(data: Mapping[str, Any]) -> tuple[SearchConfig, dict[str, Any]]
     record = {k: data[k] for k in RECORD_KEYS if k in data}
     fields = {k: v for k, v in data.items() if k not in RECORD_KEYS}
     return SearchConfig.from_dict(fields), record
-
-
-def write_config_record(path: Path, record: dict[str, Any]) -> None:
-    """Write ``config.json``; on resume keep the provenance the run started with and add the resume's own."""
-    record = dict(record)
-    if path.exists():
-        try:
-            previous = json.loads(path.read_text()).get("provenance")
-        except (OSError, ValueError):
-            previous = None
-        if previous:
-            record["provenance"] = {**previous, "resumed": [*previous.get("resumed", []), record["provenance"]]}
-    atomic_write_json(path, record)
 
 
 def check_versions(record: Mapping[str, Any], registry: Registry, device: str, strict: bool) -> None:

@@ -22,6 +22,9 @@ class StrategySpec:
     options for it are dropped, logged and recorded in ``config.json``.  The
     preset's ``reward`` applies only when the user sets a latency target;
     ``latency_model`` defaults to the kernel's ``flops`` when a reward is used.
+    ``space_defaults`` maps a space name to further overrides for searches
+    of that space (the NAS-Bench-201 search code of a paper's authors often
+    differs from its DARTS-space settings); :meth:`defaults_for` merges them.
     """
 
     sampler: str
@@ -32,3 +35,9 @@ class StrategySpec:
     optimizer_options: dict[str, Any] = attrs.field(factory=dict)
     reward: str | None = None
     latency_model: str | None = None
+    space_defaults: dict[str, dict[str, Any]] = attrs.field(factory=dict)
+
+    def defaults_for(self, space: str) -> dict[str, Any]:
+        """The preset's SearchConfig overrides for a search of ``space``: ``defaults`` < ``space_defaults[space]``."""
+        short = space.rpartition(":")[2]  # "nasplug:nb201" is the nb201 space too
+        return {**self.defaults, **self.space_defaults.get(short, {})}
