@@ -8,6 +8,9 @@ from nasplug import ConfigError, Sampler, Selection
 
 
 class EpsilonGreedySampler(Sampler):
+    """With probability ``epsilon`` a uniformly random choice per decision, else the current argmax."""
+
+    # declared capabilities, checked before a run is built: no gradient reaches alpha, one choice per decision
     differentiable = False
     single_path = True
 
