@@ -1,6 +1,6 @@
 """Shared fixtures: a registry with a test-local softmax mixture sampler.
 
-The plugin's presets name the DARTS ``mixture`` sampler of nasplug-amended;
+The plugin's presets name the kernel's DARTS ``mixture`` sampler;
 these tests must not depend on that package, so they register the same
 softmax relaxation under their own name in a private registry (the
 process-wide one is left alone).
