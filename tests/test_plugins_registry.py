@@ -1,5 +1,8 @@
 """Discovery and registries: names, providers, and failures reported by plugin name."""
 
+import json
+import sys
+
 import pytest
 
 from nasplug import registry
@@ -165,3 +168,43 @@ def test_extra_modules_register_like_plugins():
 def test_default_registry_is_shared_and_reloadable():
     assert registry.default_registry() is registry.default_registry()
     assert "nb201" in registry.reload().names("space")
+
+
+def test_plugins_command_marks_clashes_once_and_strict_fails_on_load_errors(fake_distribution, capsys, tmp_path):
+    """Item 7: ``nasplug plugins`` printed a clash twice, exited 0 with load errors, and its JSON errors
+    changed shape by kind."""
+    from nasplug.cli import main
+
+    fake_distribution("nasplug-clash", "nasplug_clash_mod", CLASHING_GUMBEL.replace("gumbel", "uniform"))
+    fake_distribution("nasplug-broken", "nasplug_broken_mod", "raise ImportError('needs libfoo')\n")
+    fake_distribution("nasplug-raiser", "nasplug_raiser_mod", """
+        from nasplug import hookimpl
+
+        @hookimpl
+        def nasplug_rewards():
+            raise RuntimeError("boom")
+    """)
+    registry.reload()
+    try:
+        assert main(["plugins"]) == 0
+        text = capsys.readouterr().out
+        assert text.count("'uniform': nasplug:uniform or nasplug-clash:uniform") == 1
+        assert "uniform*" in text and "needs libfoo" in text
+        assert main(["plugins", "--strict"]) == 1
+        capsys.readouterr()
+        assert main(["plugins", "--json"]) == 0
+        data = json.loads(capsys.readouterr().out)
+        assert len(data["errors"]) == 2
+        assert all(set(e) == {"distribution", "version", "stage", "exception", "message"} for e in data["errors"])
+        assert {e["distribution"] for e in data["errors"]} == {"nasplug-broken", "nasplug-raiser"}
+        assert data["clashes"] == [{"kind": "sampler", "name": "uniform", "providers": ["nasplug", "nasplug-clash"],
+                                    "qualified": ["nasplug:uniform", "nasplug-clash:uniform"]}]
+        assert main(["plugins", "--verbose"]) == 0
+        verbose = capsys.readouterr().out
+        assert "random(num_candidates: 'int' = 100" in verbose
+        assert "No architecture update; the final pick ranks sampled architectures" in verbose
+    finally:
+        capsys.readouterr()
+        sys.path.remove(str(tmp_path))  # the fake distributions leave the process-wide registry with it
+        registry.reload()
+        assert "nasplug-clash:uniform" not in registry.names("sampler")
