@@ -68,7 +68,8 @@ def budget_label(args, epochs: int) -> str:
     size = f"-px{args.size}" if args.size else ""
     data = "" if args.data == "imagefolder" else f"{args.data}-"
     limit = f"-n{args.limit_train}" if args.limit_train else ""
-    return f"{data}C{args.C}N{args.N}{size}{limit}-b{args.batch_size}-e{epochs}x{args.steps_per_epoch}"
+    steps = args.steps_per_epoch or "all"
+    return f"{data}C{args.C}N{args.N}{size}{limit}-b{args.batch_size}-e{epochs}x{steps}"
 
 
 def trial_config(args, strategy: str, seed: int, epochs: int) -> dict[str, Any]:
@@ -80,7 +81,7 @@ def trial_config(args, strategy: str, seed: int, epochs: int) -> dict[str, Any]:
         data_options["limit_train"] = args.limit_train
     return {"space": "nb201", "strategy": strategy, "data": args.data, "data_options": data_options,
             "space_options": {"C": args.C, "N": args.N}, "epochs": epochs,
-            "steps_per_epoch": args.steps_per_epoch, "batch_size": args.batch_size, "seed": seed,
+            "steps_per_epoch": args.steps_per_epoch or None, "batch_size": args.batch_size, "seed": seed,
             "threads": 1, "eval_batches": args.eval_batches, "benchmark": "nb201",
             "benchmark_options": {"path": str(args.table)}}
 
@@ -313,7 +314,8 @@ def parse_args(argv=None):
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=DEFAULT_BUDGET["epochs"])
     parser.add_argument("--epochs-list", default=None, help="several budgets, e.g. 10,20 (overrides --epochs)")
-    parser.add_argument("--steps-per-epoch", type=int, default=DEFAULT_BUDGET["steps_per_epoch"])
+    parser.add_argument("--steps-per-epoch", type=int, default=DEFAULT_BUDGET["steps_per_epoch"],
+                        help="0: one pass over the weight half of the training images per epoch")
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BUDGET["batch_size"])
     parser.add_argument("--C", type=int, default=DEFAULT_BUDGET["C"])
     parser.add_argument("--N", type=int, default=DEFAULT_BUDGET["N"])
@@ -342,9 +344,9 @@ def parse_args(argv=None):
 
 
 #: the default budget (see the README: ~2 h for 9 strategies x 3 seeds on 2 idle cores)
-DEFAULT_BUDGET = {"epochs": 10, "steps_per_epoch": 50, "batch_size": 64, "C": 8, "N": 1, "size": 16}
+DEFAULT_BUDGET = {"epochs": 20, "steps_per_epoch": 0, "batch_size": 64, "C": 8, "N": 1, "size": 16}
 #: the long budget for gdas and random (--long): several hours per search, spanning sessions by resume
-LONG_BUDGET = {"epochs": 100, "steps_per_epoch": 78, "batch_size": 64, "C": 8, "N": 1, "size": 0}
+LONG_BUDGET = {"epochs": 150, "steps_per_epoch": 0, "batch_size": 64, "C": 16, "N": 2, "size": 0}
 
 
 def main(argv=None) -> dict[str, Any]:
