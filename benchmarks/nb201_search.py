@@ -35,6 +35,7 @@ line is a JSON object.  Unfinished trials are listed, never averaged in.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import multiprocessing
@@ -69,7 +70,11 @@ def budget_label(args, epochs: int) -> str:
     data = "" if args.data == "imagefolder" else f"{args.data}-"
     limit = f"-n{args.limit_train}" if args.limit_train else ""
     steps = args.steps_per_epoch or "all"
-    return f"{data}C{args.C}N{args.N}{size}{limit}-b{args.batch_size}-e{epochs}x{steps}"
+    options = ""
+    if args.option:
+        digest = hashlib.sha1(json.dumps(args.option, sort_keys=True).encode()).hexdigest()[:8]
+        options = f"-o{digest}"
+    return f"{data}C{args.C}N{args.N}{size}{limit}-b{args.batch_size}-e{epochs}x{steps}{options}"
 
 
 def trial_config(args, strategy: str, seed: int, epochs: int) -> dict[str, Any]:
@@ -83,7 +88,7 @@ def trial_config(args, strategy: str, seed: int, epochs: int) -> dict[str, Any]:
             "space_options": {"C": args.C, "N": args.N}, "epochs": epochs,
             "steps_per_epoch": args.steps_per_epoch or None, "batch_size": args.batch_size, "seed": seed,
             "threads": 1, "eval_batches": args.eval_batches, "benchmark": "nb201",
-            "benchmark_options": {"path": str(args.table)}}
+            "benchmark_options": {"path": str(args.table)}, **args.option}
 
 
 def trial_status(run_dir: Path) -> str:
@@ -329,7 +334,11 @@ def parse_args(argv=None):
                         help=f"gdas and random alone at the long budget ({LONG_BUDGET['epochs']} epochs x "
                              f"{LONG_BUDGET['steps_per_epoch']} steps; hours per search, resumable)")
     parser.add_argument("--report", action="store_true", help="collect and print finished trials; run nothing")
+    parser.add_argument("--option", action="append", default=[], metavar="FIELD=JSON",
+                        help="a SearchConfig field for every trial, e.g. sampler_options='{\"carry_unselected\": "
+                             "false}' (repeatable; the budget's directory name gets a hash of them)")
     args = parser.parse_args(argv)
+    args.option = dict(_parse_option(text) for text in args.option)
     if args.long:
         if args.strategies == ",".join(STRATEGIES):
             args.strategies = ",".join(LONG_STRATEGIES)
@@ -341,6 +350,16 @@ def parse_args(argv=None):
 
         args.table = default_dir(REPO)
     return args
+
+
+def _parse_option(text: str) -> tuple[str, Any]:
+    field, sep, value = text.partition("=")
+    if not sep or not field:
+        raise SystemExit(f"nb201_search: --option needs FIELD=JSON, got {text!r}")
+    try:
+        return field.strip(), json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise SystemExit(f"nb201_search: --option {field}: {value!r} is not JSON ({exc})") from exc
 
 
 #: the default budget (see the README: ~2 h for 9 strategies x 3 seeds on 2 idle cores)
