@@ -18,7 +18,7 @@ SEARCH_FLAGS = {
     "space": str, "strategy": str, "data": str, "sampler": str, "arch_optimizer": str, "reward": str,
     "latency_model": str, "latency_target": float, "benchmark": str, "epochs": int, "batch_size": int,
     "valid_batch_size": int, "steps_per_epoch": int, "train_portion": float, "w_lr": float, "arch_lr": float,
-    "seed": int, "device": str, "threads": int, "eval_batches": int, "runs_root": str,
+    "seed": int, "device": str, "threads": int, "eval_batches": int, "runs_root": str, "on_nonfinite": str,
 }
 OPTION_FLAGS = ("space", "data", "sampler", "optimizer", "reward", "latency", "benchmark")
 TRAIN_FLAGS = {"data": str, "epochs": int, "batch_size": int, "lr": float, "weight_decay": float,
@@ -30,6 +30,11 @@ def _add_option_flags(parser: argparse.ArgumentParser, kinds: Sequence[str]) -> 
     for kind in kinds:
         parser.add_argument(f"--{kind}-option", action="append", default=None, metavar="KEY=VALUE",
                             help=f"an option for the {kind} (repeatable)")
+
+
+def _overwrite_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the run already in --run-dir (refused without this flag)")
 
 
 def _data_root_flag(parser: argparse.ArgumentParser) -> None:
@@ -50,10 +55,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_option_flags(p, OPTION_FLAGS)
     _data_root_flag(p)
     p.add_argument("--run-dir", default=None, help="directory for this run (default: RUNS_ROOT/<time>-<label>)")
+    _overwrite_flag(p)
     p.add_argument("--quiet", action="store_true")
 
-    p = sub.add_parser("resume", help="continue a killed search from its last checkpoint")
+    p = sub.add_parser("resume", help="continue a killed search or retraining run from its last checkpoint")
     p.add_argument("run_dir")
+    p.add_argument("--from-previous", action="store_true",
+                   help="continue from checkpoint.prev.pt (when checkpoint.pt is damaged)")
     p.add_argument("--quiet", action="store_true")
 
     p = sub.add_parser("train", help="retrain a genotype from scratch and report test accuracy, params, FLOPs")
@@ -64,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_option_flags(p, ("space", "data"))
     _data_root_flag(p)
     p.add_argument("--run-dir", default=None)
+    _overwrite_flag(p)
     p.add_argument("--quiet", action="store_true")
 
     p = sub.add_parser("show", help="print a run's genotype and draw its cells and architecture distribution")
@@ -119,7 +128,7 @@ def cmd_search(args) -> int:
     from nasplug.pipeline import Pipeline
 
     values = _collect(args, SEARCH_FLAGS, OPTION_FLAGS, "search")
-    pipeline = Pipeline(run_dir=args.run_dir, verbose=not args.quiet, **values)
+    pipeline = Pipeline(run_dir=args.run_dir, verbose=not args.quiet, overwrite=args.overwrite, **values)
     return _report_search(pipeline.search())
 
 
@@ -134,8 +143,13 @@ def _report_search(result) -> int:
 
 def cmd_resume(args) -> int:
     from nasplug.search.run import SearchRun
+    from nasplug.train import Trainer, is_training_run
 
-    run = SearchRun.resume(args.run_dir, verbose=not args.quiet)
+    if is_training_run(Path(args.run_dir)):
+        trainer = Trainer.resume(args.run_dir, verbose=not args.quiet, from_previous=args.from_previous)
+        print(f"resuming retraining {args.run_dir} at epoch {trainer.epoch}/{trainer.config.epochs}", file=sys.stderr)
+        return _report_train(trainer.run())
+    run = SearchRun.resume(args.run_dir, verbose=not args.quiet, from_previous=args.from_previous)
     print(f"resuming {args.run_dir} at epoch {run.state.epoch}/{run.config.epochs}", file=sys.stderr)
     return _report_search(run.run())
 
@@ -144,7 +158,12 @@ def cmd_train(args) -> int:
     from nasplug.train import train
 
     values = _collect(args, TRAIN_FLAGS, ("space", "data"), "train")
-    result = train(args.genotype, TrainConfig.from_dict(values), run_dir=args.run_dir, verbose=not args.quiet)
+    result = train(args.genotype, TrainConfig.from_dict(values), run_dir=args.run_dir, verbose=not args.quiet,
+                   overwrite=args.overwrite)
+    return _report_train(result)
+
+
+def _report_train(result) -> int:
     print(f"genotype: {result.genotype}")
     print(f"test accuracy: {result.test_accuracy:.4f}  parameters: {result.parameters:,}  "
           f"MACs: {result.macs:,}")
@@ -165,9 +184,15 @@ COMMANDS = {"plugins": cmd_plugins, "search": cmd_search, "resume": cmd_resume, 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from nasplug.signals import Stopped, stop_on_signals
+
     args = build_parser().parse_args(argv)
     try:
-        return COMMANDS[args.command](args)
+        with stop_on_signals():
+            return COMMANDS[args.command](args)
+    except Stopped as exc:
+        print(f"nasplug: {exc}", file=sys.stderr)
+        return exc.exit_code
     except NasplugError as exc:
         print(f"nasplug: error: {exc}", file=sys.stderr)
         return 2
