@@ -70,10 +70,7 @@ def main(argv=None) -> dict:
     rows = []
     for reward, beta in rewards.items():
         runs = []
-        for q in [float(p) for p in args.percentiles.split(",")]:
-            target = table.latency_percentile(args.device, q)
-            near = np.abs(latency / target - 1.0) <= TOLERANCE
-            best_near = float(np.nanmax(np.where(near, accuracy, np.nan)))
+        for q, target, best_near in targets(table, args, latency, accuracy):
             for seed in range(args.seeds):
                 start = time.time()
                 run = TabularRun(table, "reinforce", args.queries, "cifar10", seed, sampler="categorical",
@@ -142,16 +139,21 @@ def main(argv=None) -> dict:
     return summary
 
 
+def targets(table, args, latency, accuracy):
+    """(percentile, T0, best accuracy within 5% of T0) for every ``--percentiles`` target, exact from the table."""
+    for q in [float(p) for p in args.percentiles.split(",")]:
+        target = table.latency_percentile(args.device, q)
+        near = np.abs(latency / target - 1.0) <= TOLERANCE
+        yield q, target, float(np.nanmax(np.where(near, accuracy, np.nan)))
+
+
 def rejection_random_search(table, args, latency, accuracy) -> dict:
     """TuNAS Sec. 3.2's baseline on the table: ``random_queries`` distinct uniform cells within T0 +/- 5%, best kept."""
     from nasplug_tunas.random_baseline import rejection_sample
 
     space, model = NB201Space(), TableLatencyModel(table=table, device=args.device)
     regrets = []
-    for q in [float(p) for p in args.percentiles.split(",")]:
-        target = table.latency_percentile(args.device, q)
-        near = np.abs(latency / target - 1.0) <= TOLERANCE
-        best_near = float(np.nanmax(np.where(near, accuracy, np.nan)))
+    for _, target, best_near in targets(table, args, latency, accuracy):
         for seed in range(args.seeds):
             cells = rejection_sample(space, model, target, TOLERANCE * target, args.random_queries,
                                      torch.Generator().manual_seed(seed))
