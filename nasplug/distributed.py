@@ -412,7 +412,9 @@ def setup_search(run) -> str:
     sampling = cfg.rank_sampling or getattr(run.spec, "rank_sampling", "shared")
     if not run.dist.active:
         return sampling
-    check_strategy(run.optimizer, cfg.arch_optimizer or run.spec.arch_optimizer, sampling)
+    composed = getattr(getattr(run, "composition", None), "config", None)  # the names as resolved
+    name = getattr(composed, "arch_optimizer", None) or cfg.arch_optimizer or run.spec.arch_optimizer
+    check_strategy(run.optimizer, name, sampling)
     if sampling == "per-rank":
         run.generator.manual_seed(rank_seed(cfg.seed, run.dist.rank))
     return sampling

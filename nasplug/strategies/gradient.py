@@ -13,18 +13,22 @@ import torch
 
 from nasplug import distributed
 from nasplug.components import ArchOptimizer
-from nasplug.errors import ConfigError
 from nasplug.search.run import accuracy
 
 
 class GradientArchOptimizer(ArchOptimizer):
     """First-order gradient descent on the architecture parameters with Adam.
 
+    Options (each defaults to the run's config): ``lr`` (``arch_lr``), ``betas``
+    (``arch_betas``), ``weight_decay`` (``arch_weight_decay``); ``arch_first``
+    takes the architecture step before the weight step (DARTS) instead of after (GDAS).
+
     Data-parallel: alpha's gradient is averaged over the ranks before Adam's
     step, so with shared samples and equal shards it is the global batch's
     gradient and alpha and Adam's moments stay equal on every rank.
     """
 
+    needs_differentiable_sampler = True
     data_parallel = ("shared", "per-rank")
 
     def __init__(self, arch_first: bool = False, lr: float | None = None, betas=None,
@@ -34,11 +38,7 @@ class GradientArchOptimizer(ArchOptimizer):
         self.adam: torch.optim.Adam | None = None
 
     def setup(self, run) -> None:
-        if not run.sampler.differentiable:
-            raise ConfigError(
-                f"architecture optimizer 'gradient' needs a differentiable sampler; "
-                f"{type(run.sampler).__name__} gives no gradient to alpha (use gumbel or mixture)"
-            )
+        # the sampler was checked against needs_differentiable_sampler when the run was composed
         cfg = run.config
         self.adam = torch.optim.Adam(
             run.arch.parameters(),
