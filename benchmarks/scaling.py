@@ -105,8 +105,11 @@ def sweep_times(args) -> dict:
         finally:
             ray.shutdown()
     same = [r["genotype"] for r in serial] == [r["genotype"] for r in parallel]
+    # the trials' own wall times: what Ray adds around them is the rest of sweep_seconds
+    trial_s = {name: sum(r["wall_seconds_last_invocation"] for r in rows) / len(rows)
+               for name, rows in (("serial_trial_seconds", serial), ("ray_trial_seconds", parallel))}
     return {"serial_seconds": serial_s, "sweep_seconds": ray_s, "ray_init_seconds": init_s,
-            "same_genotypes": same}
+            "same_genotypes": same, **trial_s}
 
 
 def main(argv=None) -> dict:
@@ -119,26 +122,30 @@ def main(argv=None) -> dict:
                         help="a CIFAR-10 image folder for the throughput search (default: the shared one; "
                              "digits without it)")
     parser.add_argument("--skip-sweep", action="store_true")
+    parser.add_argument("--skip-ddp", action="store_true")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         worker(args)
         return {}
     load_before = os.getloadavg()
-    single = throughput(args, 1)
-    ddp = throughput(args, args.nproc)
-    ddp_ratio = ddp["images_per_s"] / single["images_per_s"]
-    print(f"gdas nb201 C=16 N=5 batch 64 ({'CIFAR-10 images' if args.data_root else 'digits'}): "
-          f"1 process {single['images_per_s']:.1f} img/s, {args.nproc} processes {ddp['images_per_s']:.1f} img/s "
-          f"-> {ddp_ratio:.2f}x", flush=True)
-    result = {"ddp_over_single": ddp_ratio, "single_images_per_s": single["images_per_s"],
-              "ddp_images_per_s": ddp["images_per_s"], "nproc": args.nproc, "steps": args.steps}
+    result = {"nproc": args.nproc, "steps": args.steps}
+    if not args.skip_ddp:
+        single = throughput(args, 1)
+        ddp = throughput(args, args.nproc)
+        ddp_ratio = ddp["images_per_s"] / single["images_per_s"]
+        print(f"gdas nb201 C=16 N=5 batch 64 ({'CIFAR-10 images' if args.data_root else 'digits'}): 1 process "
+              f"{single['images_per_s']:.1f} img/s, {args.nproc} processes {ddp['images_per_s']:.1f} img/s "
+              f"-> {ddp_ratio:.2f}x", flush=True)
+        result.update({"ddp_over_single": ddp_ratio, "single_images_per_s": single["images_per_s"],
+                       "ddp_images_per_s": ddp["images_per_s"]})
     if not args.skip_sweep:
         sweep = sweep_times(args)
         result["sweep_over_serial"] = sweep["serial_seconds"] / sweep["sweep_seconds"]
         result.update(sweep)
         print(f"4 gdas trials: serial {sweep['serial_seconds']:.1f}s, Ray sweep {sweep['sweep_seconds']:.1f}s "
-              f"(+{sweep['ray_init_seconds']:.1f}s ray.init) -> {result['sweep_over_serial']:.2f}x", flush=True)
+              f"(+{sweep['ray_init_seconds']:.1f}s ray.init) -> {result['sweep_over_serial']:.2f}x; one trial "
+              f"{sweep['serial_trial_seconds']:.1f}s serial, {sweep['ray_trial_seconds']:.1f}s in Ray", flush=True)
     result["load_before"], result["load_after"] = list(load_before), list(os.getloadavg())
     print(json.dumps(result, sort_keys=True))
     return result

@@ -360,7 +360,7 @@ def rank_seed(seed: int, rank: int) -> int:
     return (seed * 1_000_003 + 7_919 * (rank + 1)) % (2 ** 63)
 
 
-def launch_argv(nproc: int, argv: Sequence[str], backend: str | None = None) -> list[str]:
+def launch_argv(nproc: int, argv: Sequence[str]) -> list[str]:
     """Arguments for ``torch.distributed.run``: ``nproc`` local workers of ``python -m nasplug ARGV``."""
     return ["--standalone", "--nproc-per-node", str(nproc), "-m", "nasplug", *argv]
 
@@ -377,7 +377,7 @@ def launch(nproc: int, argv: Sequence[str], backend: str | None = None) -> int:
     if backend:
         os.environ["NASPLUG_DIST_BACKEND"] = backend
     try:
-        torchrun.main(launch_argv(nproc, argv, backend))
+        torchrun.main(launch_argv(nproc, argv))
     except ChildFailedError as exc:
         # failures are keyed by global rank; the earliest is the root cause, the others followed it
         failures = sorted(getattr(exc, "failures", {}).items(), key=lambda item: item[1].timestamp)
@@ -483,6 +483,6 @@ def check_world(run_dir, dist: DistContext) -> None:
     recorded = recorded_world_size(run_dir)
     if recorded != dist.world_size:
         hint = f"nasplug resume {run_dir} --nproc {recorded}" if recorded > 1 else f"nasplug resume {run_dir}"
-        raise ConfigError(f"run {str(run_dir)!r} was searched with {recorded} process(es) and cannot resume "
+        raise ConfigError(f"run {str(run_dir)!r} ran with {recorded} process(es) and cannot resume "
                           f"with {dist.world_size}: the shards and sampling streams depend on the world size; "
                           f"run `{hint}`")

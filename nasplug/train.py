@@ -28,7 +28,7 @@ from nasplug.rundir import (CHECKPOINT, CONFIG, GENOTYPE, METRICS, PREVIOUS_CHEC
 from nasplug.runlock import claim_run_dir
 
 #: files a retraining run writes; ``overwrite`` removes them first
-TRAIN_FILES = (CONFIG, METRICS, CHECKPOINT, PREVIOUS_CHECKPOINT, RESULT)
+TRAIN_FILES = (CONFIG, METRICS, CHECKPOINT, PREVIOUS_CHECKPOINT, RESULT, distributed.WORLD_FILE)
 
 
 @attrs.frozen(eq=False)
@@ -144,6 +144,7 @@ class Trainer:
             label = f"train-{record['space']}-seed{cfg.seed}"
             self._claim(Path(run_dir) if run_dir is not None else new_run_dir(cfg.runs_root, label), True, overwrite)
             atomic_write_json(self.run_dir / CONFIG, self.config_record(), "the configuration")
+            distributed.record_world(self.run_dir, self.dist, "shared")
 
     def config_record(self) -> dict[str, Any]:
         """What ``config.json`` of a retraining run holds: enough for ``nasplug resume`` to rebuild it."""
@@ -168,6 +169,7 @@ class Trainer:
             raise RunDirError(f"{path}: not a retraining configuration (needs 'train' and 'genotype' objects)")
         try:
             config = TrainConfig.from_dict(data["train"])
+            distributed.check_world(run_dir, distributed.context(config.device))
             record = load_genotype_record(data["genotype"], registry)
         except NasplugError as exc:
             raise RunDirError(f"{path}: {exc}") from None

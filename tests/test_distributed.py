@@ -178,7 +178,7 @@ def test_distributed_run_killed_with_sigkill_resumes_to_the_same_genotype(gdas_t
     assert not (run_dir / "genotype.json").exists(), "the run finished before it was killed"
     refused = nasplug("resume", str(run_dir), "--quiet", cwd=tmp_path, check=False)
     assert refused.returncode == 2
-    assert "searched with 2 process(es)" in refused.stderr and "--nproc 2" in refused.stderr
+    assert "ran with 2 process(es) and cannot resume with 1" in refused.stderr and "--nproc 2" in refused.stderr
     nasplug("resume", str(run_dir), "--nproc", "2", "--quiet", cwd=tmp_path)
     assert_same_search(gdas_two_ranks, run_dir)
 
