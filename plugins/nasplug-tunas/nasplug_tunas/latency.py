@@ -93,7 +93,8 @@ def _require_units(space, model: str):
     if not (hasattr(space, "latency_units") and hasattr(space, "layer_configs")):
         raise ConfigError(f"latency model {model!r} needs a space that lists its layer units "
                           f"(proxylessnas, proxylessnas-enlarged, mobilenetv3-like); space {space.name!r} does not. "
-                          "Use latency_model='flops', or 'table-file' with a per-architecture table")
+                          "Use latency_model='flops' (MACs of the child, device-free), or 'table-file' with a "
+                          "per-architecture table")
 
 
 class _UnitTableModel(LatencyModel):
