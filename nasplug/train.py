@@ -84,8 +84,11 @@ class Trainer:
         self.device = torch.device(cfg.device)
         apply_threads(cfg.threads)
         torch.manual_seed(cfg.seed)
-        search_space = self.registry.get("space", record["space"], **record.get("space_options", {}))
-        child_options = {**record.get("space_options", {}), **search_space.child_defaults(), **cfg.space_options}
+        # the user's options reach the search space too, so child_C/child_layers change its child defaults;
+        # an option the space does not take is a ConfigError naming the ones it does
+        search_options = {**record.get("space_options", {}), **cfg.space_options}
+        search_space = self.registry.get("space", record["space"], **search_options)
+        child_options = {**search_options, **search_space.child_defaults(), **cfg.space_options}
         self.space = self.registry.get("space", record["space"], **child_options)
         self.genotype = self.space.genotype_from_json(record["genotype"])
         self.data = self.registry.get("dataset", cfg.data, **cfg.data_options)
