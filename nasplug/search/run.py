@@ -135,6 +135,10 @@ class SearchRun:
             **{**self.spec.optimizer_options, **cfg.optimizer_options})
         self.latency_model: LatencyModel | None = None
         self.reward: Reward | None = None
+        self.run_dir: Path | None = None
+        if write_files:  # decided before the cost parts: a latency model keeps what it measures in it
+            label = f"{cfg.space}-{cfg.strategy}-seed{cfg.seed}"
+            self.run_dir = Path(run_dir) if run_dir is not None else new_run_dir(cfg.runs_root, label)
         self._build_cost_parts()
         self.benchmark = None
         if cfg.benchmark is not None:
@@ -156,10 +160,7 @@ class SearchRun:
         self.final: Genotype | None = None
         self.optimizer.setup(self)
 
-        self.run_dir: Path | None = None
-        if write_files:
-            label = f"{cfg.space}-{cfg.strategy}-seed{cfg.seed}"
-            self.run_dir = Path(run_dir) if run_dir is not None else new_run_dir(cfg.runs_root, label)
+        if self.run_dir is not None:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             atomic_write_json(self.run_dir / CONFIG, cfg.to_dict())
 
@@ -175,6 +176,7 @@ class SearchRun:
             return
         model_name = model_name or "flops"
         self.latency_model = self.registry.get("latency_model", model_name, **cfg.latency_options)
+        self.latency_model.cache_dir = self.run_dir
         self.latency_model.prepare(self.space, self.data.input_shape, self.data.num_classes)
         options = dict(cfg.reward_options)
         if cfg.latency_target is not None:
