@@ -1,15 +1,30 @@
-"""nasplug: neural architecture search as one small kernel and installable plugins."""
+"""nasplug: neural architecture search as one small kernel and installable plugins.
 
-from nasplug.components import ArchOptimizer, ArchParameters, Benchmark, LatencyModel, Reward, Sampler, Selection, apply_selection
-from nasplug.config import SearchConfig, TrainConfig
+The public names below are imported on first use (PEP 562), so that
+``import nasplug`` and the ``nasplug`` command's ``--help`` do not pay for
+importing torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from nasplug.errors import (ConfigError, DuplicateComponentError, GenotypeError, NasplugError, PluginLoadError,
                             UnknownComponentError)
 from nasplug.hookspecs import hookimpl
-from nasplug.pipeline import Pipeline
-from nasplug.search import SearchResult, SearchRun, SearchState, StrategySpec
-from nasplug.spaces.base import Decision, Genotype, SearchSpace, Supernet
 
 __version__ = "0.1.0"
+
+#: public name -> the module that defines it
+_LAZY = {
+    **dict.fromkeys(("ArchOptimizer", "ArchParameters", "Benchmark", "LatencyModel", "Reward", "Sampler",
+                     "Selection", "apply_selection"), "nasplug.components"),
+    **dict.fromkeys(("SearchConfig", "TrainConfig"), "nasplug.config"),
+    "Pipeline": "nasplug.pipeline",
+    **dict.fromkeys(("SearchResult", "SearchRun", "SearchState", "StrategySpec"), "nasplug.search"),
+    **dict.fromkeys(("Decision", "Genotype", "SearchSpace", "Supernet"), "nasplug.spaces.base"),
+}
 
 __all__ = [
     "ArchOptimizer", "ArchParameters", "Benchmark", "ConfigError", "Decision", "DuplicateComponentError", "Genotype",
@@ -17,3 +32,25 @@ __all__ = [
     "SearchConfig", "SearchResult", "SearchRun", "SearchSpace", "SearchState", "Selection", "StrategySpec",
     "Supernet", "TrainConfig", "UnknownComponentError", "apply_selection", "hookimpl",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'nasplug' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
+    from nasplug.components import (ArchOptimizer, ArchParameters, Benchmark, LatencyModel, Reward, Sampler,
+                                    Selection, apply_selection)
+    from nasplug.config import SearchConfig, TrainConfig
+    from nasplug.pipeline import Pipeline
+    from nasplug.search import SearchResult, SearchRun, SearchState, StrategySpec
+    from nasplug.spaces.base import Decision, Genotype, SearchSpace, Supernet

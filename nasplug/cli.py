@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from nasplug import registry as registry_module
+from nasplug.cli_help import FLAG_HELP
 from nasplug.cli_options import parse_options
 from nasplug.config import TrainConfig, load_toml
 from nasplug.errors import NasplugError
@@ -36,8 +37,23 @@ def _data_root_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-root", default=None, help="folder of the dataset (imagefolder, cifar10, cifar100)")
 
 
+class _VersionAction(argparse.Action):
+    """``--version``: the kernel's and every installed plugin's version (read from metadata, nothing imported)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest, nargs=0, default=default, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from nasplug.plugins import installed_versions
+
+        for line in installed_versions():
+            print(line)
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nasplug", description="Neural architecture search with plugins.")
+    parser.add_argument("--version", action=_VersionAction, help="print the versions of nasplug and its plugins")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("plugins", help="list installed plugins, what each provides, and load errors")
@@ -46,28 +62,28 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("search", help="run an architecture search")
     p.add_argument("--config", help="a TOML file of SearchConfig fields (flags override it)")
     for flag, kind in SEARCH_FLAGS.items():
-        p.add_argument("--" + flag.replace("_", "-"), type=kind, default=None)
+        p.add_argument("--" + flag.replace("_", "-"), type=kind, default=None, help=FLAG_HELP.get(flag))
     _add_option_flags(p, OPTION_FLAGS)
     _data_root_flag(p)
     p.add_argument("--run-dir", default=None, help="directory for this run (default: RUNS_ROOT/<time>-<label>)")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no per-epoch progress on stderr")
 
     p = sub.add_parser("resume", help="continue a killed search from its last checkpoint")
-    p.add_argument("run_dir")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("run_dir", help="the run directory of the search")
+    p.add_argument("--quiet", action="store_true", help="no per-epoch progress on stderr")
 
     p = sub.add_parser("train", help="retrain a genotype from scratch and report test accuracy, params, FLOPs")
     p.add_argument("genotype", help="a genotype.json, a search run directory, or a named genotype")
     p.add_argument("--config", help="a TOML file of TrainConfig fields")
     for flag, kind in TRAIN_FLAGS.items():
-        p.add_argument("--" + flag.replace("_", "-"), type=kind, default=None)
+        p.add_argument("--" + flag.replace("_", "-"), type=kind, default=None, help=FLAG_HELP.get(flag))
     _add_option_flags(p, ("space", "data"))
     _data_root_flag(p)
-    p.add_argument("--run-dir", default=None)
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--run-dir", default=None, help="directory for this run (default: RUNS_ROOT/<time>-<label>)")
+    p.add_argument("--quiet", action="store_true", help="no per-epoch progress on stderr")
 
     p = sub.add_parser("show", help="print a run's genotype and draw its cells and architecture distribution")
-    p.add_argument("run_dir")
+    p.add_argument("run_dir", help="the run directory to describe")
     p.add_argument("--out", default=None, help="where to write the PNGs (default: the run directory)")
     return parser
 
