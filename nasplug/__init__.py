@@ -7,12 +7,12 @@ importing torch.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from nasplug.errors import (ConfigError, DuplicateComponentError, GenotypeError, NasplugError, PluginLoadError,
                             UnknownComponentError)
 from nasplug.hookspecs import hookimpl
+from nasplug.lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -34,13 +34,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'nasplug' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
+__getattr__ = lazy_exports(__name__, _LAZY)
 
 
 def __dir__() -> list[str]:

@@ -1,39 +1,48 @@
-"""The kernel's components, registered through the same hooks as any plugin's."""
+"""The kernel's components, registered through the same hooks as any plugin's.
+
+Each hook imports its factories when called: the CLI loads every plugin to
+list subcommands, and that must not import torch.
+"""
 
 from __future__ import annotations
 
-from nasplug.data import sources
-from nasplug.flops_latency import FlopsLatencyModel
 from nasplug.hookspecs import hookimpl
-from nasplug.search.spec import StrategySpec
-from nasplug.spaces.darts import DartsSpace
-from nasplug.spaces.nb201 import NB201Space
-from nasplug.strategies.gradient import GradientArchOptimizer
-from nasplug.strategies.random_search import RandomSearch, UniformSampler
 
 
 @hookimpl
 def nasplug_search_spaces():
+    from nasplug.spaces.darts import DartsSpace
+    from nasplug.spaces.nb201 import NB201Space
+
     return {"darts": DartsSpace, "nb201": NB201Space}
 
 
 @hookimpl
 def nasplug_samplers():
+    from nasplug.strategies.random_search import UniformSampler
+
     return {"uniform": UniformSampler}
 
 
 @hookimpl
 def nasplug_arch_optimizers():
+    from nasplug.strategies.gradient import GradientArchOptimizer
+    from nasplug.strategies.random_search import RandomSearch
+
     return {"gradient": GradientArchOptimizer, "random": RandomSearch}
 
 
 @hookimpl
 def nasplug_latency_models():
+    from nasplug.flops_latency import FlopsLatencyModel
+
     return {"flops": FlopsLatencyModel}
 
 
 @hookimpl
 def nasplug_datasets():
+    from nasplug.data import sources
+
     return {
         "digits": sources.digits,
         "cifar10": lambda **kw: sources.cifar(num_classes=10, **kw),
@@ -45,6 +54,8 @@ def nasplug_datasets():
 
 @hookimpl
 def nasplug_strategies():
+    from nasplug.search.spec import StrategySpec
+
     return {
         "random": StrategySpec(
             sampler="uniform",

@@ -85,7 +85,37 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("show", help="print a run's genotype and draw its cells and architecture distribution")
     p.add_argument("run_dir", help="the run directory to describe")
     p.add_argument("--out", default=None, help="where to write the PNGs (default: the run directory)")
+    parser.set_defaults(_command_errors=_add_plugin_commands(sub))
     return parser
+
+
+def _add_plugin_commands(sub) -> list[Exception]:
+    """The subcommands plugins add (hook ``nasplug_cli_commands``); returns the errors of the broken ones.
+
+    A command whose ``add_arguments`` raises stays listed, and running it
+    reports the plugin's error (exit 2) instead of breaking every command.
+    """
+    from nasplug.cli_commands import plugin_commands
+    from nasplug.errors import PluginLoadError
+    from nasplug.plugins import load_plugins
+
+    commands, errors = plugin_commands(load_plugins(), reserved=set(sub.choices))
+    for name, entry in sorted(commands.items()):
+        p = sub.add_parser(name, help=f"{entry.command.help} [{entry.plugin}]", description=entry.command.help)
+        try:
+            entry.command.add_arguments(p)
+            p.set_defaults(_plugin_run=entry.command.run)
+        except Exception as exc:
+            error = PluginLoadError(entry.plugin, None, f"adding the arguments of command {name!r}", exc)
+            errors.append(error)
+            del sub.choices[name]
+            sub._choices_actions[:] = [a for a in sub._choices_actions if a.dest != name]
+            # no flags (every token is taken as is), so running it reaches the error report
+            p = sub.add_parser(name, help=f"(broken, see `nasplug plugins`) [{entry.plugin}]", prefix_chars="\0",
+                               add_help=False)
+            p.add_argument("args", nargs="*", help="ignored")
+            p.set_defaults(_broken=error)
+    return errors
 
 
 def _collect(args: argparse.Namespace, flags: dict[str, Any], option_kinds: Sequence[str],
@@ -116,7 +146,7 @@ def cmd_plugins(args) -> int:
         plugins.append({"name": name, "distribution": info.distribution, "version": info.version,
                         "module": info.module, "provides": reg.provided_by(info.distribution)})
     errors = [{"plugin": getattr(e, "plugin", None) or getattr(e, "providers", None), "error": str(e)}
-              for e in reg.errors]
+              for e in [*reg.errors, *getattr(args, "_command_errors", ())]]
     if args.json:
         print(json.dumps({"plugins": plugins, "errors": errors}, indent=2, sort_keys=True))
         return 0
@@ -183,6 +213,11 @@ COMMANDS = {"plugins": cmd_plugins, "search": cmd_search, "resume": cmd_resume, 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if getattr(args, "_broken", None) is not None:
+            raise args._broken
+        if args.command not in COMMANDS:  # a plugin's command
+            status = args._plugin_run(args)
+            return 0 if status is None else int(status)
         return COMMANDS[args.command](args)
     except NasplugError as exc:
         print(f"nasplug: error: {exc}", file=sys.stderr)
