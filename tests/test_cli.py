@@ -36,6 +36,7 @@ def test_search_train_show(tmp_path, capsys):
                  "--run-dir", str(tmp_path / "train")]) == 0
     out = capsys.readouterr().out
     assert "test accuracy:" in out and "parameters:" in out and f"run directory: {tmp_path / 'train'}" in out
+    pytest.importorskip("matplotlib", reason="nasplug show draws with matplotlib (pip install 'nasplug[plot]')")
     assert main(["show", str(run_dir)]) == 0
     out = capsys.readouterr().out
     assert "genotype: |" in out
