@@ -111,6 +111,8 @@ def test_nasplug_nb201_search_command_answers_as_the_api_does(nb201_dir, real_ta
     from nasplug.cli import main
     from nasplug_nb201 import RandomQuerySearch, TabularRun
 
+    if method == "reinforce":
+        pytest.importorskip("nasplug_tunas", reason="REINFORCE needs the nasplug-tunas plugin installed")
     assert main(["nb201-search", "--path", str(nb201_dir), "--method", method, "--queries", "12",
                  "--seed", "3"]) == 0
     out = json.loads(capsys.readouterr().out.splitlines()[-1])
@@ -123,6 +125,7 @@ def test_nasplug_nb201_search_command_answers_as_the_api_does(nb201_dir, real_ta
 
 
 def test_nasplug_nb201_search_command_with_a_latency_target(nb201_dir, capsys):
+    pytest.importorskip("nasplug_tunas", reason="REINFORCE needs the nasplug-tunas plugin installed")
     from nasplug.cli import main
 
     assert main(["nb201-search", "--path", str(nb201_dir), "--method", "reinforce", "--queries", "20",
