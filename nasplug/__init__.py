@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from nasplug.errors import (ConfigError, DuplicateComponentError, GenotypeError, NasplugError, PluginLoadError,
+from nasplug.errors import (AmbiguousComponentError, ConfigError, DuplicateComponentError, GenotypeError, NasplugError,
+                            PluginLoadError,
                             UnknownComponentError)
 from nasplug.hookspecs import hookimpl
 from nasplug.lazy import lazy_exports
@@ -27,7 +28,7 @@ _LAZY = {
 }
 
 __all__ = [
-    "ArchOptimizer", "ArchParameters", "Benchmark", "ConfigError", "Decision", "DuplicateComponentError", "Genotype",
+    "AmbiguousComponentError", "ArchOptimizer", "ArchParameters", "Benchmark", "ConfigError", "Decision", "DuplicateComponentError", "Genotype",
     "GenotypeError", "LatencyModel", "NasplugError", "Pipeline", "PluginLoadError", "Reward", "Sampler",
     "SearchConfig", "SearchResult", "SearchRun", "SearchSpace", "SearchState", "Selection", "StrategySpec",
     "Supernet", "TrainConfig", "UnknownComponentError", "apply_selection", "hookimpl",

@@ -22,16 +22,18 @@ class Pipeline:
     """
 
     def __init__(self, registry=None, run_dir: str | Path | None = None, callbacks: Iterable[Callback] = (),
-                 verbose: bool = False, **config: Any):
+                 verbose: bool = False, overwrite: bool = False, **config: Any):
         self.registry = registry or registry_module.default_registry()
         self.config: SearchConfig = merged_config(config, self.registry)
         self.run_dir = run_dir
         self.callbacks = list(callbacks)
         self.verbose = verbose
+        self.overwrite = overwrite
         self.result: SearchResult | None = None
 
     def search(self) -> SearchResult:
-        run = SearchRun(self.config, self.registry, self.run_dir, self.callbacks, self.verbose)
+        run = SearchRun(self.config, self.registry, self.run_dir, self.callbacks, self.verbose,
+                        overwrite=self.overwrite)
         self.result = run.run()
         return self.result
 

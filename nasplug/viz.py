@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Iterable
 
 from nasplug import registry
-from nasplug.rundir import GENOTYPE, METRICS, read_jsonl
+from nasplug.errors import NasplugError, RunDirError
+from nasplug.rundir import CONFIG, GENOTYPE, METRICS, RESULT, read_json, read_jsonl
 
 
 def _layout(nodes: list[int]) -> dict[int, tuple[float, float]]:
@@ -79,9 +80,17 @@ def draw_distribution(history: list[dict], path: Path, max_panels: int = 30) -> 
 def show_run(run_dir: Path, out: Path | None = None) -> Iterable[str]:
     """Lines describing the run; writes ``cells.png`` and ``distribution.png`` when matplotlib is there."""
     out = out or run_dir
+    if not run_dir.is_dir():
+        raise RunDirError(f"{run_dir}: no such run directory")
+    if not (run_dir / CONFIG).exists():
+        raise RunDirError(f"{run_dir} is not a nasplug run directory (no {CONFIG})")
+    config = read_json(run_dir / CONFIG, "the run's configuration")
     genotype_path = run_dir / GENOTYPE
     history = read_jsonl(run_dir / METRICS)
     yield f"run directory: {run_dir}"
+    if "train" in config and "genotype" in config:
+        yield from _describe_training(run_dir, config, history)
+        return
     yield f"epochs recorded: {len(history)}"
     if history:
         last = history[-1]
@@ -92,13 +101,18 @@ def show_run(run_dir: Path, out: Path | None = None) -> Iterable[str]:
         if history and history[-1].get("genotype"):
             yield f"current derived genotype: {history[-1]['genotype']}"
         return
-    record = json.loads(genotype_path.read_text())
+    record = read_json(genotype_path, "the genotype record")
+    if not isinstance(record.get("space"), str) or "genotype" not in record:
+        raise RunDirError(f"{genotype_path}: a genotype record needs 'space' (a name) and 'genotype'")
     yield f"genotype: {record.get('string', record['genotype'])}"
+    try:
+        space = registry.get("space", record["space"], **dict(record.get("space_options") or {}))
+        genotype = space.genotype_from_json(record["genotype"])
+    except (NasplugError, TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:
+        raise RunDirError(f"{genotype_path}: the genotype does not fit space {record['space']!r}: {exc}") from None
     if importlib.util.find_spec("matplotlib") is None:
         yield "install matplotlib (pip install 'nasplug[plot]') for cells.png and distribution.png"
         return
-    space = registry.get("space", record["space"], **record.get("space_options", {}))
-    genotype = space.genotype_from_json(record["genotype"])
     graphs = space.cell_graphs(genotype) if hasattr(space, "cell_graphs") else {
         "choices": [(i, i + 1, f"{k}={space.decision(k).choices[v]}")
                     for i, (k, v) in enumerate(space.choices_from_genotype(genotype).items())]}
@@ -108,3 +122,22 @@ def show_run(run_dir: Path, out: Path | None = None) -> Iterable[str]:
     if history and "distribution" in history[0]:
         draw_distribution(history, out / "distribution.png")
         yield f"distribution plot: {out / 'distribution.png'}"
+
+
+def _describe_training(run_dir: Path, config: dict, history: list[dict]) -> Iterable[str]:
+    """``nasplug show`` of a retraining run: its genotype, progress and, once finished, its test result."""
+    train, record = config["train"], config["genotype"]
+    epochs = train.get("epochs") if isinstance(train, dict) else None
+    yield f"retraining run of a {record.get('space', '?') if isinstance(record, dict) else '?'} genotype: " \
+          f"{record.get('string', record.get('genotype')) if isinstance(record, dict) else record}"
+    yield f"epochs trained: {len(history)}/{epochs}"
+    if history:
+        last = history[-1]
+        yield "last epoch: " + json.dumps({k: round(v, 4) for k, v in last.items() if isinstance(v, float)},
+                                          sort_keys=True)
+    if (run_dir / RESULT).exists():
+        result = read_json(run_dir / RESULT, "the retraining result")
+        yield (f"finished: test accuracy {result.get('test_accuracy')}, parameters {result.get('parameters')}, "
+               f"MACs {result.get('macs')}")
+    else:
+        yield f"not finished; `nasplug resume {run_dir}` continues it"

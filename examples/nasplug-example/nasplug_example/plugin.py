@@ -19,3 +19,10 @@ def nasplug_samplers():
     from nasplug_example.epsilon_greedy import EpsilonGreedySampler
 
     return {"epsilon-greedy": EpsilonGreedySampler}
+
+
+@hookimpl
+def nasplug_rewards():
+    from nasplug_example.linear_cost import LinearCostReward
+
+    return {"linear-cost": LinearCostReward}

@@ -6,13 +6,6 @@ from nasplug.hookspecs import hookimpl
 
 
 @hookimpl
-def nasplug_samplers():
-    from nasplug_amended.mixture import MixtureSampler
-
-    return {"mixture": MixtureSampler}
-
-
-@hookimpl
 def nasplug_arch_optimizers():
     from nasplug_amended.amended import AmendedArchOptimizer
     from nasplug_amended.darts import DartsFirstOrder, DartsSecondOrder
