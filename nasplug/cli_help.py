@@ -27,6 +27,8 @@ FLAG_HELP = {
     "threads": "torch CPU threads (fewer than the cores avoids oversubscription on shared machines)",
     "eval_batches": "validation batches used to score candidates (default: the strategy's)",
     "runs_root": "folder under which new run directories are created (default: runs)",
+    "on_nonfinite": "on a NaN or infinite loss, gradient or architecture parameter: stop the run (default) or "
+                    "skip the step",
     # train
     "lr": "initial learning rate (SGD with cosine annealing)",
     "weight_decay": "weight decay",
