@@ -11,7 +11,7 @@ from nasplug.cli import build_parser, main
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=300)
 
 
 def test_version_names_the_kernel_and_every_installed_plugin(capsys):
