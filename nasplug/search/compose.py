@@ -184,7 +184,7 @@ def fitting(registry: Registry, kind: str, attribute: str) -> list[str]:
         if declared(entry, attribute):
             name = entry.qualified if registry.is_ambiguous(kind, entry.name) else entry.name
             found.append(f"{name} ({entry.plugin})")
-    return found
+    return sorted(found)
 
 
 def check_capabilities(composition: Composition, registry: Registry) -> None:
