@@ -34,10 +34,6 @@ logger = logging.getLogger(__name__)
 #: the keys of ``config.json`` that are a record, not SearchConfig fields
 RECORD_KEYS = ("components", "dropped_options", "provenance")
 
-#: SearchConfig field -> registry kind, for the name fields that are not sampler/optimizer/cost parts
-NAME_FIELDS = {"strategy": "strategy", "space": "space", "data": "dataset", "sampler": "sampler",
-               "arch_optimizer": "arch_optimizer", "reward": "reward", "latency_model": "latency_model",
-               "benchmark": "benchmark"}
 #: SearchConfig field holding each component's options
 OPTION_FIELDS = {"space": "space_options", "data": "data_options", "sampler": "sampler_options",
                  "arch_optimizer": "optimizer_options", "reward": "reward_options",
