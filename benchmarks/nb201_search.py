@@ -35,6 +35,7 @@ line is a JSON object.  Unfinished trials are listed, never averaged in.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import multiprocessing
@@ -68,7 +69,12 @@ def budget_label(args, epochs: int) -> str:
     size = f"-px{args.size}" if args.size else ""
     data = "" if args.data == "imagefolder" else f"{args.data}-"
     limit = f"-n{args.limit_train}" if args.limit_train else ""
-    return f"{data}C{args.C}N{args.N}{size}{limit}-b{args.batch_size}-e{epochs}x{args.steps_per_epoch}"
+    steps = args.steps_per_epoch or "all"
+    options = ""
+    if args.option:
+        digest = hashlib.sha1(json.dumps(args.option, sort_keys=True).encode()).hexdigest()[:8]
+        options = f"-o{digest}"
+    return f"{data}C{args.C}N{args.N}{size}{limit}-b{args.batch_size}-e{epochs}x{steps}{options}"
 
 
 def trial_config(args, strategy: str, seed: int, epochs: int) -> dict[str, Any]:
@@ -80,9 +86,9 @@ def trial_config(args, strategy: str, seed: int, epochs: int) -> dict[str, Any]:
         data_options["limit_train"] = args.limit_train
     return {"space": "nb201", "strategy": strategy, "data": args.data, "data_options": data_options,
             "space_options": {"C": args.C, "N": args.N}, "epochs": epochs,
-            "steps_per_epoch": args.steps_per_epoch, "batch_size": args.batch_size, "seed": seed,
+            "steps_per_epoch": args.steps_per_epoch or None, "batch_size": args.batch_size, "seed": seed,
             "threads": 1, "eval_batches": args.eval_batches, "benchmark": "nb201",
-            "benchmark_options": {"path": str(args.table)}}
+            "benchmark_options": {"path": str(args.table)}, **args.option}
 
 
 def trial_status(run_dir: Path) -> str:
@@ -313,7 +319,8 @@ def parse_args(argv=None):
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=DEFAULT_BUDGET["epochs"])
     parser.add_argument("--epochs-list", default=None, help="several budgets, e.g. 10,20 (overrides --epochs)")
-    parser.add_argument("--steps-per-epoch", type=int, default=DEFAULT_BUDGET["steps_per_epoch"])
+    parser.add_argument("--steps-per-epoch", type=int, default=DEFAULT_BUDGET["steps_per_epoch"],
+                        help="0: one pass over the weight half of the training images per epoch")
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BUDGET["batch_size"])
     parser.add_argument("--C", type=int, default=DEFAULT_BUDGET["C"])
     parser.add_argument("--N", type=int, default=DEFAULT_BUDGET["N"])
@@ -327,7 +334,11 @@ def parse_args(argv=None):
                         help=f"gdas and random alone at the long budget ({LONG_BUDGET['epochs']} epochs x "
                              f"{LONG_BUDGET['steps_per_epoch']} steps; hours per search, resumable)")
     parser.add_argument("--report", action="store_true", help="collect and print finished trials; run nothing")
+    parser.add_argument("--option", action="append", default=[], metavar="FIELD=JSON",
+                        help="a SearchConfig field for every trial, e.g. sampler_options='{\"carry_unselected\": "
+                             "false}' (repeatable; the budget's directory name gets a hash of them)")
     args = parser.parse_args(argv)
+    args.option = dict(_parse_option(text) for text in args.option)
     if args.long:
         if args.strategies == ",".join(STRATEGIES):
             args.strategies = ",".join(LONG_STRATEGIES)
@@ -341,10 +352,20 @@ def parse_args(argv=None):
     return args
 
 
+def _parse_option(text: str) -> tuple[str, Any]:
+    field, sep, value = text.partition("=")
+    if not sep or not field:
+        raise SystemExit(f"nb201_search: --option needs FIELD=JSON, got {text!r}")
+    try:
+        return field.strip(), json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise SystemExit(f"nb201_search: --option {field}: {value!r} is not JSON ({exc})") from exc
+
+
 #: the default budget (see the README: ~2 h for 9 strategies x 3 seeds on 2 idle cores)
-DEFAULT_BUDGET = {"epochs": 10, "steps_per_epoch": 50, "batch_size": 64, "C": 8, "N": 1, "size": 16}
+DEFAULT_BUDGET = {"epochs": 20, "steps_per_epoch": 0, "batch_size": 64, "C": 8, "N": 1, "size": 16}
 #: the long budget for gdas and random (--long): several hours per search, spanning sessions by resume
-LONG_BUDGET = {"epochs": 100, "steps_per_epoch": 78, "batch_size": 64, "C": 8, "N": 1, "size": 0}
+LONG_BUDGET = {"epochs": 150, "steps_per_epoch": 0, "batch_size": 64, "C": 16, "N": 2, "size": 0}
 
 
 def main(argv=None) -> dict[str, Any]:
