@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -12,6 +13,7 @@ from nasplug import registry as registry_module
 from nasplug.cli_options import parse_options
 from nasplug.config import TrainConfig, load_toml
 from nasplug.errors import NasplugError
+from nasplug.logs import LEVELS, console_logging, level_from_flags
 
 # flag -> SearchConfig field, for flags whose value is passed through as is
 SEARCH_FLAGS = {
@@ -36,6 +38,14 @@ def _data_root_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-root", default=None, help="folder of the dataset (imagefolder, cifar10, cifar100)")
 
 
+def _logging_flags(parser: argparse.ArgumentParser) -> None:
+    """The console handler's level: INFO by default (epoch lines and progress)."""
+    parser.add_argument("--quiet", action="store_true", help="warnings and errors only (no epoch lines, no progress)")
+    parser.add_argument("--verbose", action="store_true", help="debug messages too")
+    parser.add_argument("--log-level", type=str.upper, choices=LEVELS, default=None,
+                        help="the console's logging level (overrides --quiet/--verbose)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nasplug", description="Neural architecture search with plugins.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -50,11 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_option_flags(p, OPTION_FLAGS)
     _data_root_flag(p)
     p.add_argument("--run-dir", default=None, help="directory for this run (default: RUNS_ROOT/<time>-<label>)")
-    p.add_argument("--quiet", action="store_true")
+    _logging_flags(p)
 
     p = sub.add_parser("resume", help="continue a killed search from its last checkpoint")
     p.add_argument("run_dir")
-    p.add_argument("--quiet", action="store_true")
+    _logging_flags(p)
 
     p = sub.add_parser("train", help="retrain a genotype from scratch and report test accuracy, params, FLOPs")
     p.add_argument("genotype", help="a genotype.json, a search run directory, or a named genotype")
@@ -64,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_option_flags(p, ("space", "data"))
     _data_root_flag(p)
     p.add_argument("--run-dir", default=None)
-    p.add_argument("--quiet", action="store_true")
+    _logging_flags(p)
 
     p = sub.add_parser("show", help="print a run's genotype and draw its cells and architecture distribution")
     p.add_argument("run_dir")
@@ -136,7 +146,7 @@ def cmd_resume(args) -> int:
     from nasplug.search.run import SearchRun
 
     run = SearchRun.resume(args.run_dir, verbose=not args.quiet)
-    print(f"resuming {args.run_dir} at epoch {run.state.epoch}/{run.config.epochs}", file=sys.stderr)
+    logging.getLogger(__name__).info(f"resuming {args.run_dir} at epoch {run.state.epoch}/{run.config.epochs}")
     return _report_search(run.run())
 
 
@@ -166,8 +176,11 @@ COMMANDS = {"plugins": cmd_plugins, "search": cmd_search, "resume": cmd_resume, 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    level = level_from_flags(getattr(args, "quiet", False), getattr(args, "verbose", False),
+                             getattr(args, "log_level", None))
     try:
-        return COMMANDS[args.command](args)
+        with console_logging(level):
+            return COMMANDS[args.command](args)
     except NasplugError as exc:
         print(f"nasplug: error: {exc}", file=sys.stderr)
         return 2

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
-import sys
 import time
 from pathlib import Path
 from typing import Any, Mapping
@@ -18,7 +18,10 @@ from nasplug import registry as registry_module
 from nasplug.config import TrainConfig, apply_threads
 from nasplug.errors import ConfigError, GenotypeError
 from nasplug.metrics import count_macs, count_parameters
+from nasplug.progress import progress
 from nasplug.rundir import CHECKPOINT, CONFIG, METRICS, RESULT, atomic_torch_save, atomic_write_json, new_run_dir, write_jsonl
+
+logger = logging.getLogger(__name__)
 
 
 @attrs.frozen(eq=False)
@@ -119,6 +122,8 @@ class Trainer:
         self.train_loader.generator.manual_seed(cfg.seed * 1_000_003 + self.epoch)
         self.model.train()
         loss_sum, correct, total = 0.0, 0, 0
+        bar = progress(len(self.train_loader), f"train epoch {self.epoch + 1}/{cfg.epochs}", log=logger,
+                       enabled=self.verbose)
         for x, y in self.train_loader:
             x, y = x.to(self.device), y.to(self.device)
             self.optimizer.zero_grad(set_to_none=True)
@@ -134,15 +139,15 @@ class Trainer:
             loss_sum += loss.item() * len(y)
             correct += int((logits.argmax(1) == y).sum())
             total += len(y)
+            bar.update(1, loss=loss_sum / total, acc=correct / total)
+        bar.close()
         test_loss, test_acc = evaluate(self.model, self.test_loader, self.device)
         record = {"epoch": self.epoch, "lr": lr, "train_loss": loss_sum / total, "train_acc": correct / total,
                   "test_loss": test_loss, "test_acc": test_acc, "seconds": time.time() - started}
         self.history.append(record)
         self.epoch += 1
-        if self.verbose:
-            print(f"epoch {self.epoch}/{cfg.epochs} | train loss {record['train_loss']:.3f} acc "
-                  f"{record['train_acc']:.3f} | test acc {test_acc:.4f} | {record['seconds']:.1f}s",
-                  file=sys.stderr, flush=True)
+        logger.info(f"epoch {self.epoch}/{cfg.epochs} | train loss {record['train_loss']:.3f} acc "
+                    f"{record['train_acc']:.3f} | test acc {test_acc:.4f} | {record['seconds']:.1f}s")
         return record
 
     def state_dict(self) -> dict[str, Any]:

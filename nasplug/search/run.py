@@ -12,8 +12,8 @@ which :meth:`SearchRun.resume` continues bit-for-bit.
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
-import sys
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
@@ -28,12 +28,14 @@ from nasplug.components import ArchOptimizer, ArchParameters, LatencyModel, Rewa
 from nasplug.config import SearchConfig, apply_threads
 from nasplug.data.bundle import search_split
 from nasplug.errors import ConfigError, NasplugError
+from nasplug.progress import progress
 from nasplug.rundir import (CHECKPOINT, CONFIG, GENOTYPE, METRICS, RESULT, atomic_torch_save, atomic_write_json,
                             new_run_dir, safe_torch_load, write_jsonl)
 from nasplug.search.spec import StrategySpec
 from nasplug.spaces.base import Genotype, SearchSpace
 
 Callback = Callable[["SearchRun", str], None]
+logger = logging.getLogger(__name__)
 
 
 @attrs.define
@@ -315,6 +317,8 @@ class SearchRun:
         self._shuffle(epoch)
         sums: dict[str, float] = {}
         steps = 0
+        self._bar = progress(self.state.steps_per_epoch, f"epoch {epoch + 1}/{self.state.epochs}", log=logger,
+                             enabled=self.verbose)
         pairs = zip(self.batches(self.train_loader), self._cycle(self.valid_loader))
         for step, (train_batch, valid_batch) in enumerate(pairs):
             if step >= self.state.steps_per_epoch:
@@ -352,8 +356,7 @@ class SearchRun:
         self.history.append(record)
         self.state.epoch = epoch + 1
         self.state.step_in_epoch = 0
-        if self.verbose:
-            self._epoch_line(record)
+        self._epoch_line(record)
         return record
 
     def _cycle(self, loader: DataLoader):
@@ -362,24 +365,18 @@ class SearchRun:
             yield from self.batches(loader)
 
     def _progress(self, step: int, sums: dict[str, float], steps: int) -> None:
-        width = 20
-        done = int(width * step / max(1, self.state.steps_per_epoch))
-        loss = sums.get("train_loss", 0.0) / max(1, steps)
-        acc = sums.get("train_acc", 0.0) / max(1, steps)
-        if sys.stderr.isatty():
-            sys.stderr.write(f"\repoch {self.state.epoch + 1}/{self.state.epochs} [{'#' * done}{'.' * (width - done)}] "
-                             f"loss {loss:.3f} acc {acc:.3f}")
-            sys.stderr.flush()
+        self._bar.update(1, loss=sums.get("train_loss", 0.0) / max(1, steps),
+                         acc=sums.get("train_acc", 0.0) / max(1, steps))
 
     def _epoch_line(self, record: dict[str, Any]) -> None:
-        if sys.stderr.isatty():
-            sys.stderr.write("\r")
+        """The epoch's summary, at INFO on ``nasplug.search.run`` (the CLI shows it; a library user routes it)."""
+        self._bar.close()
         parts = [f"epoch {record['epoch'] + 1}/{self.state.epochs}",
                  f"train loss {record.get('train_loss', float('nan')):.3f} acc {record.get('train_acc', float('nan')):.3f}"]
         if "derived_valid_acc" in record:
             parts.append(f"derived valid acc {record['derived_valid_acc']:.3f}")
         parts.append(f"{record['seconds']:.1f}s")
-        print(" | ".join(parts), file=sys.stderr, flush=True)
+        logger.info(" | ".join(parts))
 
     def run(self) -> SearchResult:
         """Run (or continue) the search to the end and return its result."""
