@@ -46,6 +46,11 @@ def _logging_flags(parser: argparse.ArgumentParser) -> None:
                         help="the console's logging level (overrides --quiet/--verbose)")
 
 
+def _tensorboard_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--tensorboard", metavar="DIR", default=None,
+                        help='write TensorBoard event files to DIR (pip install "nasplug[tensorboard]")')
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nasplug", description="Neural architecture search with plugins.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -61,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     _data_root_flag(p)
     p.add_argument("--run-dir", default=None, help="directory for this run (default: RUNS_ROOT/<time>-<label>)")
     _logging_flags(p)
+    _tensorboard_flag(p)
 
     p = sub.add_parser("resume", help="continue a killed search from its last checkpoint")
     p.add_argument("run_dir")
@@ -75,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     _data_root_flag(p)
     p.add_argument("--run-dir", default=None)
     _logging_flags(p)
+    _tensorboard_flag(p)
 
     p = sub.add_parser("show", help="print a run's genotype and draw its cells and architecture distribution")
     p.add_argument("run_dir")
@@ -129,7 +136,7 @@ def cmd_search(args) -> int:
     from nasplug.pipeline import Pipeline
 
     values = _collect(args, SEARCH_FLAGS, OPTION_FLAGS, "search")
-    pipeline = Pipeline(run_dir=args.run_dir, verbose=not args.quiet, **values)
+    pipeline = Pipeline(run_dir=args.run_dir, verbose=not args.quiet, tensorboard=args.tensorboard, **values)
     return _report_search(pipeline.search())
 
 
@@ -154,7 +161,17 @@ def cmd_train(args) -> int:
     from nasplug.train import train
 
     values = _collect(args, TRAIN_FLAGS, ("space", "data"), "train")
-    result = train(args.genotype, TrainConfig.from_dict(values), run_dir=args.run_dir, verbose=not args.quiet)
+    board = None
+    if args.tensorboard:
+        from nasplug.tensorboard import TensorBoardLogger
+
+        board = TensorBoardLogger(args.tensorboard)
+    try:
+        result = train(args.genotype, TrainConfig.from_dict(values), run_dir=args.run_dir, verbose=not args.quiet,
+                       callbacks=[board] if board is not None else ())
+    finally:
+        if board is not None:
+            board.close()
     print(f"genotype: {result.genotype}")
     print(f"test accuracy: {result.test_accuracy:.4f}  parameters: {result.parameters:,}  "
           f"MACs: {result.macs:,}")

@@ -7,7 +7,7 @@ import logging
 import math
 import time
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import attrs
 import torch
@@ -79,8 +79,10 @@ class Trainer:
     """Trains a child network with SGD + cosine annealing (the DARTS evaluation recipe)."""
 
     def __init__(self, record: Mapping[str, Any], config: TrainConfig, registry=None,
-                 run_dir: str | Path | None = None, verbose: bool = False, write_files: bool = True):
+                 run_dir: str | Path | None = None, verbose: bool = False, write_files: bool = True,
+                 callbacks: Iterable[Callable[["Trainer", str], None]] = ()):
         self.registry = registry or registry_module.default_registry()
+        self.callbacks = list(callbacks)  # called as callback(trainer, "epoch") after each epoch (TensorBoard)
         self.config = cfg = config
         self.record = dict(record)
         self.verbose = verbose
@@ -148,6 +150,8 @@ class Trainer:
         self.epoch += 1
         logger.info(f"epoch {self.epoch}/{cfg.epochs} | train loss {record['train_loss']:.3f} acc "
                     f"{record['train_acc']:.3f} | test acc {test_acc:.4f} | {record['seconds']:.1f}s")
+        for callback in self.callbacks:
+            callback(self, "epoch")
         return record
 
     def state_dict(self) -> dict[str, Any]:
@@ -180,7 +184,7 @@ class Trainer:
 
 
 def train(source, config: TrainConfig | None = None, registry=None, run_dir=None, verbose: bool = False,
-          write_files: bool = True) -> TrainResult:
+          write_files: bool = True, callbacks: Iterable[Callable[[Trainer, str], None]] = ()) -> TrainResult:
     """Retrain ``source`` (a genotype record, JSON path, run directory or registered name)."""
     record = load_genotype_record(source, registry)
-    return Trainer(record, config or TrainConfig(), registry, run_dir, verbose, write_files).run()
+    return Trainer(record, config or TrainConfig(), registry, run_dir, verbose, write_files, callbacks).run()
