@@ -25,7 +25,7 @@ SEARCH_FLAGS = {
 OPTION_FLAGS = ("space", "data", "sampler", "optimizer", "reward", "latency", "benchmark")
 TRAIN_FLAGS = {"data": str, "epochs": int, "batch_size": int, "lr": float, "weight_decay": float,
                "drop_path": float, "auxiliary_weight": float, "seed": int, "device": str, "threads": int,
-               "runs_root": str}
+               "runs_root": str, "amp": str, "num_workers": int, "compile": bool}
 
 
 def _add_option_flags(parser: argparse.ArgumentParser, kinds: Sequence[str]) -> None:
@@ -76,7 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("genotype", help="a genotype.json, a search run directory, or a named genotype")
     p.add_argument("--config", help="a TOML file of TrainConfig fields")
     for flag, kind in TRAIN_FLAGS.items():
-        p.add_argument("--" + flag.replace("_", "-"), type=kind, default=None)
+        if kind is bool:
+            p.add_argument("--" + flag.replace("_", "-"), action="store_true", default=None)
+        else:
+            p.add_argument("--" + flag.replace("_", "-"), type=kind, default=None)
     _add_option_flags(p, ("space", "data"))
     _data_root_flag(p)
     p.add_argument("--run-dir", default=None)

@@ -19,6 +19,7 @@ from nasplug.config import TrainConfig, apply_threads
 from nasplug.errors import ConfigError, GenotypeError
 from nasplug.metrics import count_macs, count_parameters
 from nasplug.progress import progress
+from nasplug.speedups import autocast, autocast_dtype, compiled, grad_scaler, loader_options
 from nasplug.rundir import CHECKPOINT, CONFIG, METRICS, RESULT, atomic_torch_save, atomic_write_json, new_run_dir, write_jsonl
 
 logger = logging.getLogger(__name__)
@@ -87,6 +88,8 @@ class Trainer:
         self.record = dict(record)
         self.verbose = verbose
         self.device = torch.device(cfg.device)
+        self.amp_dtype = autocast_dtype(cfg.amp, self.device)  # checked before anything is built
+        loading = loader_options(cfg.num_workers, cfg.pin_memory, self.device)
         apply_threads(cfg.threads)
         torch.manual_seed(cfg.seed)
         search_space = self.registry.get("space", record["space"], **record.get("space_options", {}))
@@ -97,13 +100,15 @@ class Trainer:
         train_set = self.data.train if cfg.augment is None else self.data.train.with_augment(cfg.augment)
         self.model = self.space.build_child(self.genotype, self.data.input_shape, self.data.num_classes,
                                             auxiliary=cfg.auxiliary_weight > 0).to(self.device)
+        self.net = compiled(self.model, cfg.compile)  # trains; self.model holds the weights checkpoints save
+        self.scaler = grad_scaler(self.amp_dtype)
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
                                          weight_decay=cfg.weight_decay)
         if len(train_set) < cfg.batch_size:
             raise ConfigError(f"batch size {cfg.batch_size} exceeds the {len(train_set)} training examples")
         self.train_loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True, drop_last=True,
-                                       generator=torch.Generator())
-        self.test_loader = DataLoader(self.data.test, batch_size=256, shuffle=False)
+                                       generator=torch.Generator(), **loading)
+        self.test_loader = DataLoader(self.data.test, batch_size=256, shuffle=False, **loading)
         self.epoch = 0
         self.history: list[dict[str, Any]] = []
         self.run_dir = None
@@ -127,17 +132,26 @@ class Trainer:
         bar = progress(len(self.train_loader), f"train epoch {self.epoch + 1}/{cfg.epochs}", log=logger,
                        enabled=self.verbose)
         for x, y in self.train_loader:
-            x, y = x.to(self.device), y.to(self.device)
+            x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
             self.optimizer.zero_grad(set_to_none=True)
-            logits = self.model(x)
-            loss = F.cross_entropy(logits, y)
-            aux = getattr(self.model, "aux_logits", None)
-            if aux is not None and cfg.auxiliary_weight > 0:
-                loss = loss + cfg.auxiliary_weight * F.cross_entropy(aux, y)
-            loss.backward()
-            if cfg.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
-            self.optimizer.step()
+            with autocast(self.device, self.amp_dtype):
+                logits = self.net(x)
+                loss = F.cross_entropy(logits, y)
+                aux = getattr(self.model, "aux_logits", None)
+                if aux is not None and cfg.auxiliary_weight > 0:
+                    loss = loss + cfg.auxiliary_weight * F.cross_entropy(aux, y)
+            if self.scaler is None:
+                loss.backward()
+                if cfg.grad_clip > 0:
+                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+                self.optimizer.step()
+            else:  # float16: scale the loss so small gradients survive, unscale before clipping
+                self.scaler.scale(loss).backward()
+                if cfg.grad_clip > 0:
+                    self.scaler.unscale_(self.optimizer)
+                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
             loss_sum += loss.item() * len(y)
             correct += int((logits.argmax(1) == y).sum())
             total += len(y)
