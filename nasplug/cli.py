@@ -20,7 +20,7 @@ SEARCH_FLAGS = {
     "space": str, "strategy": str, "data": str, "sampler": str, "arch_optimizer": str, "reward": str,
     "latency_model": str, "latency_target": float, "benchmark": str, "epochs": int, "batch_size": int,
     "valid_batch_size": int, "steps_per_epoch": int, "train_portion": float, "w_lr": float, "arch_lr": float,
-    "seed": int, "device": str, "threads": int, "eval_batches": int, "runs_root": str,
+    "seed": int, "device": str, "threads": int, "eval_batches": int, "runs_root": str, "on_nonfinite": str,
 }
 OPTION_FLAGS = ("space", "data", "sampler", "optimizer", "reward", "latency", "benchmark")
 TRAIN_FLAGS = {"data": str, "epochs": int, "batch_size": int, "lr": float, "weight_decay": float,
@@ -32,6 +32,11 @@ def _add_option_flags(parser: argparse.ArgumentParser, kinds: Sequence[str]) -> 
     for kind in kinds:
         parser.add_argument(f"--{kind}-option", action="append", default=None, metavar="KEY=VALUE",
                             help=f"an option for the {kind} (repeatable)")
+
+
+def _overwrite_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the run already in --run-dir (refused without this flag)")
 
 
 def _data_root_flag(parser: argparse.ArgumentParser) -> None:
@@ -57,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("plugins", help="list installed plugins, what each provides, and load errors")
     p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--verbose", action="store_true", help="each factory's signature and first docstring line")
+    p.add_argument("--strict", action="store_true", help="exit with status 1 when a plugin failed to load")
 
     p = sub.add_parser("search", help="run an architecture search")
     p.add_argument("--config", help="a TOML file of SearchConfig fields (flags override it)")
@@ -65,11 +72,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_option_flags(p, OPTION_FLAGS)
     _data_root_flag(p)
     p.add_argument("--run-dir", default=None, help="directory for this run (default: RUNS_ROOT/<time>-<label>)")
+    _overwrite_flag(p)
     _logging_flags(p)
     _tensorboard_flag(p)
 
-    p = sub.add_parser("resume", help="continue a killed search from its last checkpoint")
+    p = sub.add_parser("resume", help="continue a killed search or retraining run from its last checkpoint")
     p.add_argument("run_dir")
+    p.add_argument("--strict", action="store_true",
+                   help="refuse to resume when a plugin, nasplug or torch changed version since the run started")
+    p.add_argument("--from-previous", action="store_true",
+                   help="continue from checkpoint.prev.pt (when checkpoint.pt is damaged)")
     _logging_flags(p)
 
     p = sub.add_parser("train", help="retrain a genotype from scratch and report test accuracy, params, FLOPs")
@@ -83,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_option_flags(p, ("space", "data"))
     _data_root_flag(p)
     p.add_argument("--run-dir", default=None)
+    _overwrite_flag(p)
     _logging_flags(p)
     _tensorboard_flag(p)
 
@@ -114,32 +127,22 @@ def _collect(args: argparse.Namespace, flags: dict[str, Any], option_kinds: Sequ
 
 
 def cmd_plugins(args) -> int:
-    reg = registry_module.default_registry()
-    plugins = []
-    for name, info in reg.loaded.plugins.items():
-        plugins.append({"name": name, "distribution": info.distribution, "version": info.version,
-                        "module": info.module, "provides": reg.provided_by(info.distribution)})
-    errors = [{"plugin": getattr(e, "plugin", None) or getattr(e, "providers", None), "error": str(e)}
-              for e in reg.errors]
+    from nasplug.plugin_listing import listing, text_lines
+
+    report = listing(registry_module.default_registry(), verbose=args.verbose)
     if args.json:
-        print(json.dumps({"plugins": plugins, "errors": errors}, indent=2, sort_keys=True))
-        return 0
-    for plugin in plugins:
-        print(f"{plugin['distribution']} {plugin['version'] or '(not installed)'}  [{plugin['module']}]")
-        for kind, names in plugin["provides"].items():
-            print(f"  {kind + ':':<16} {', '.join(names)}")
-    if errors:
-        print("\nerrors:")
-        for error in errors:
-            print(f"  {error['error']}")
-    return 0
+        print(json.dumps(report, indent=2, sort_keys=True))
+    else:
+        print("\n".join(text_lines(report, verbose=args.verbose)))
+    return 1 if args.strict and report["errors"] else 0
 
 
 def cmd_search(args) -> int:
     from nasplug.pipeline import Pipeline
 
     values = _collect(args, SEARCH_FLAGS, OPTION_FLAGS, "search")
-    pipeline = Pipeline(run_dir=args.run_dir, verbose=not args.quiet, tensorboard=args.tensorboard, **values)
+    pipeline = Pipeline(run_dir=args.run_dir, verbose=not args.quiet, overwrite=args.overwrite,
+                        tensorboard=args.tensorboard, **values)
     return _report_search(pipeline.search())
 
 
@@ -154,9 +157,16 @@ def _report_search(result) -> int:
 
 def cmd_resume(args) -> int:
     from nasplug.search.run import SearchRun
+    from nasplug.train import Trainer, is_training_run
 
-    run = SearchRun.resume(args.run_dir, verbose=not args.quiet)
-    logging.getLogger(__name__).info(f"resuming {args.run_dir} at epoch {run.state.epoch}/{run.config.epochs}")
+    log = logging.getLogger(__name__)
+    if is_training_run(Path(args.run_dir)):
+        trainer = Trainer.resume(args.run_dir, verbose=not args.quiet, from_previous=args.from_previous)
+        log.info(f"resuming retraining {args.run_dir} at epoch {trainer.epoch}/{trainer.config.epochs}")
+        return _report_train(trainer.run())
+    run = SearchRun.resume(args.run_dir, verbose=not args.quiet, from_previous=args.from_previous,
+                           strict=args.strict)
+    log.info(f"resuming {args.run_dir} at epoch {run.state.epoch}/{run.config.epochs}")
     return _report_search(run.run())
 
 
@@ -171,10 +181,14 @@ def cmd_train(args) -> int:
         board = TensorBoardLogger(args.tensorboard)
     try:
         result = train(args.genotype, TrainConfig.from_dict(values), run_dir=args.run_dir, verbose=not args.quiet,
-                       callbacks=[board] if board is not None else ())
+                       overwrite=args.overwrite, callbacks=[board] if board is not None else ())
     finally:
         if board is not None:
             board.close()
+    return _report_train(result)
+
+
+def _report_train(result) -> int:
     print(f"genotype: {result.genotype}")
     print(f"test accuracy: {result.test_accuracy:.4f}  parameters: {result.parameters:,}  "
           f"MACs: {result.macs:,}")
@@ -195,12 +209,18 @@ COMMANDS = {"plugins": cmd_plugins, "search": cmd_search, "resume": cmd_resume, 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from nasplug.signals import Stopped, stop_on_signals
+
     args = build_parser().parse_args(argv)
-    level = level_from_flags(getattr(args, "quiet", False), getattr(args, "verbose", False),
+    logging_flags = hasattr(args, "log_level")  # `plugins --verbose` means signatures, not debug messages
+    level = level_from_flags(getattr(args, "quiet", False), logging_flags and getattr(args, "verbose", False),
                              getattr(args, "log_level", None))
     try:
-        with console_logging(level):
+        with stop_on_signals(), console_logging(level):
             return COMMANDS[args.command](args)
+    except Stopped as exc:
+        print(f"nasplug: {exc}", file=sys.stderr)
+        return exc.exit_code
     except NasplugError as exc:
         print(f"nasplug: error: {exc}", file=sys.stderr)
         return 2

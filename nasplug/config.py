@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import tomllib
 from pathlib import Path
 from typing import Any, Mapping
@@ -60,15 +61,75 @@ def _options(value: Any) -> dict[str, Any]:
 
 
 def _betas(value: Any) -> tuple[float, float]:
-    betas = tuple(float(v) for v in value)
-    if len(betas) != 2 or not all(0.0 <= b < 1.0 for b in betas):
-        raise ConfigError(f"betas must be two numbers in [0, 1), got {value!r}")
-    return betas  # type: ignore[return-value]
+    def number(v):
+        return not isinstance(v, bool) and isinstance(v, (int, float)) and 0.0 <= v < 1.0
+
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__") or len(tuple(value)) != 2 \
+            or not all(number(v) for v in value):
+        raise ConfigError(f"arch_betas must be two numbers in [0, 1), got {value!r}")
+    return tuple(float(v) for v in value)  # type: ignore[return-value]
 
 
 def _device(instance, attribute, value):
-    if not isinstance(value, str) or not (value == "cpu" or value.startswith("cuda") or value == "mps"):
-        raise ConfigError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'mps', got {value!r}")
+    """The device string's syntax (availability is checked when a run starts: see nasplug.devices)."""
+    import re
+
+    if not isinstance(value, str) or not re.fullmatch(r"cpu|mps|cuda(:\d+)?", value):
+        raise ConfigError(f"{type(instance).__name__}.device must be 'cpu', 'cuda', 'cuda:N' (N a GPU index) or "
+                          f"'mps', got {value!r}")
+
+
+#: epochs beyond this are a typo; the bound keeps the per-epoch loader seeds in range (see MAX_SEED)
+MAX_EPOCHS = 1_000_000
+#: loaders are seeded with ``seed * 1_000_003 + epoch (+ 500_009)``, which must fit torch's 64-bit seed
+MAX_SEED = (2**64 - 1 - 500_009 - MAX_EPOCHS) // 1_000_003
+
+
+def max_threads() -> int:
+    """More threads than 4 per core only oversubscribe (5,000 made no progress; 1,000,000 segfaults torch)."""
+    return max(64, 4 * (os.cpu_count() or 1))
+
+
+def _int_range(low: int, high):
+    """attrs validator: an int in [low, high] (``high`` may be a function), the range in the message."""
+    def check(instance, attribute, value):
+        if value is None and attribute.default is None:
+            return
+        top = high() if callable(high) else high
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= top:
+            raise ConfigError(f"{type(instance).__name__}.{attribute.name} must be an integer in [{low}, {top}], "
+                              f"got {value!r}")
+    return check
+
+
+def _probability(instance, attribute, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+        raise ConfigError(f"{type(instance).__name__}.{attribute.name} must be a probability in [0, 1], got {value!r}")
+
+
+def _boolean(instance, attribute, value):
+    if value is None and attribute.default is None:
+        return
+    if not isinstance(value, bool):
+        raise ConfigError(f"{type(instance).__name__}.{attribute.name} must be true or false, got {value!r}")
+
+
+def _path_text(instance, attribute, value):
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{type(instance).__name__}.{attribute.name} must be a directory path (a string), "
+                          f"got {value!r}")
+
+
+def _one_of(*allowed: str):
+    def check(instance, attribute, value):
+        if value not in allowed:
+            raise ConfigError(f"{type(instance).__name__}.{attribute.name} must be one of {', '.join(allowed)}, "
+                              f"got {value!r}")
+    return check
+
+
+seed_field = attrs.field(default=0, validator=_int_range(0, MAX_SEED))
+threads_field = attrs.field(default=None, validator=_int_range(1, max_threads))
 
 
 def _one_of(*allowed):
@@ -110,7 +171,7 @@ class SearchConfig:
     benchmark: str | None = attrs.field(default=None, validator=_name)
     benchmark_options: dict[str, Any] = options_field
     # schedule
-    epochs: int = attrs.field(default=50, validator=positive_int)
+    epochs: int = attrs.field(default=50, validator=_int_range(1, MAX_EPOCHS))
     batch_size: int = attrs.field(default=64, validator=positive_int)
     valid_batch_size: int | None = attrs.field(default=None, validator=positive_int)
     steps_per_epoch: int | None = attrs.field(default=None, validator=positive_int)
@@ -119,7 +180,7 @@ class SearchConfig:
     w_lr: float = attrs.field(default=0.025, validator=_positive)
     w_lr_min: float = attrs.field(default=0.001, validator=_non_negative)
     w_momentum: float = attrs.field(default=0.9, validator=_non_negative)
-    w_nesterov: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
+    w_nesterov: bool = attrs.field(default=False, validator=_boolean)
     w_weight_decay: float = attrs.field(default=3e-4, validator=_non_negative)
     grad_clip: float = attrs.field(default=5.0, validator=_non_negative)
     # architecture parameters (Adam, as DARTS/GDAS)
@@ -128,11 +189,13 @@ class SearchConfig:
     arch_weight_decay: float = attrs.field(default=1e-3, validator=_non_negative)
     arch_init_std: float = attrs.field(default=1e-3, validator=_non_negative)
     # run
-    seed: int = attrs.field(default=0, validator=attrs.validators.instance_of(int))
+    seed: int = seed_field
     device: str = attrs.field(default="cpu", validator=_device)
-    threads: int | None = attrs.field(default=None, validator=positive_int)
+    threads: int | None = threads_field
     eval_batches: int | None = attrs.field(default=None, validator=positive_int)
-    runs_root: str = attrs.field(default="runs")
+    runs_root: str = attrs.field(default="runs", validator=_path_text)
+    # a NaN or infinite loss, gradient or architecture parameter: "stop" the run, or "skip" the step
+    on_nonfinite: str = attrs.field(default="stop", validator=_one_of("stop", "skip"))
 
     def __attrs_post_init__(self):
         if self.w_lr_min > self.w_lr:
@@ -153,20 +216,20 @@ class TrainConfig:
     data: str = attrs.field(default="digits", validator=_name)
     data_options: dict[str, Any] = options_field
     space_options: dict[str, Any] = options_field
-    epochs: int = attrs.field(default=30, validator=positive_int)
+    epochs: int = attrs.field(default=30, validator=_int_range(1, MAX_EPOCHS))
     batch_size: int = attrs.field(default=96, validator=positive_int)
     lr: float = attrs.field(default=0.025, validator=_positive)
     lr_min: float = attrs.field(default=0.0, validator=_non_negative)
     momentum: float = attrs.field(default=0.9, validator=_non_negative)
     weight_decay: float = attrs.field(default=3e-4, validator=_non_negative)
     grad_clip: float = attrs.field(default=5.0, validator=_non_negative)
-    drop_path: float = attrs.field(default=0.0, validator=_non_negative)
+    drop_path: float = attrs.field(default=0.0, validator=_probability)
     auxiliary_weight: float = attrs.field(default=0.0, validator=_non_negative)
-    augment: bool | None = attrs.field(default=None)
-    seed: int = attrs.field(default=0, validator=attrs.validators.instance_of(int))
+    augment: bool | None = attrs.field(default=None, validator=_boolean)
+    seed: int = seed_field
     device: str = attrs.field(default="cpu", validator=_device)
-    threads: int | None = attrs.field(default=None, validator=positive_int)
-    runs_root: str = attrs.field(default="runs")
+    threads: int | None = threads_field
+    runs_root: str = attrs.field(default="runs", validator=_path_text)
     # speed options for GPU users (nasplug.train.Trainer checks them against the device)
     amp: str | None = attrs.field(default=None, validator=_one_of(None, "bf16", "fp16"))
     compile: bool = attrs.field(default=False, validator=_one_of(False, True))
@@ -183,6 +246,8 @@ class TrainConfig:
 
 def from_mapping(cls, data: Mapping[str, Any]):
     """Build a config from a mapping, naming any unknown key and the allowed ones."""
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"a {cls.__name__} must be a mapping of field names to values, got {type(data).__name__}")
     allowed = [f.name for f in attrs.fields(cls)]
     unknown = sorted(set(data) - set(allowed))
     if unknown:

@@ -22,12 +22,14 @@ class Pipeline:
     """
 
     def __init__(self, registry=None, run_dir: str | Path | None = None, callbacks: Iterable[Callback] = (),
-                 verbose: bool = False, tensorboard: str | Path | None = None, **config: Any):
+                 verbose: bool = False, overwrite: bool = False, tensorboard: str | Path | None = None,
+                 **config: Any):
         self.registry = registry or registry_module.default_registry()
         self.config: SearchConfig = merged_config(config, self.registry)
         self.run_dir = run_dir
         self.callbacks = list(callbacks)
         self.verbose = verbose
+        self.overwrite = overwrite
         self.tensorboard = tensorboard  # a log directory: search events there, retraining's in its train/
         self.result: SearchResult | None = None
 
@@ -42,7 +44,8 @@ class Pipeline:
         board = self._tensorboard()
         callbacks = self.callbacks + ([board] if board is not None else [])
         try:
-            run = SearchRun(self.config, self.registry, self.run_dir, callbacks, self.verbose)
+            run = SearchRun(self.config, self.registry, self.run_dir, callbacks, self.verbose,
+                            overwrite=self.overwrite)
             self.result = run.run()
         finally:
             if board is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import pickle
 import tempfile
@@ -22,22 +23,43 @@ import torch
 from nasplug.errors import RunDirError
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+def atomic_write_bytes(path: str | Path, data: bytes, what: str | None = None) -> None:
+    """Write ``data`` to ``path`` atomically; a full disk or read-only directory is a one-line error.
+
+    ``what`` names the file's role for that error ("the checkpoint", "the
+    metrics"); nothing of the previous file is lost when the write fails.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
+    except OSError as exc:
+        _discard(tmp)
+        raise write_error(path, what, exc) from exc
     except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        _discard(tmp)
         raise
+    _fsync_dir(path.parent)
+
+
+def _discard(tmp: str | None) -> None:
+    if tmp is not None and os.path.exists(tmp):
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+
+
+def _fsync_dir(directory: Path) -> None:
     try:  # make the rename itself durable
-        dir_fd = os.open(path.parent, os.O_RDONLY)
+        dir_fd = os.open(directory, os.O_RDONLY)
         try:
             os.fsync(dir_fd)
         finally:
@@ -46,14 +68,42 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         pass
 
 
-def atomic_write_json(path: str | Path, data: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(data, indent=2, sort_keys=True, default=str) + "\n").encode())
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
-def atomic_torch_save(path: str | Path, obj: Any) -> None:
+def write_error(path: Path, what: str | None, exc: OSError) -> RunDirError:
+    """One line naming the file, what was being written and why it failed (ENOSPC, EROFS, EACCES ...)."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return RunDirError(f"could not write {what or 'file'} {path}: {reason}; nothing already saved was lost")
+
+
+def atomic_write_json(path: str | Path, data: Any, what: str | None = None) -> None:
+    atomic_write_bytes(path, (json_text(data, indent=2) + "\n").encode(), what)
+
+
+def atomic_torch_save(path: str | Path, obj: Any, what: str | None = None) -> None:
     buffer = io.BytesIO()
     torch.save(obj, buffer)
-    atomic_write_bytes(path, buffer.getvalue())
+    atomic_write_bytes(path, buffer.getvalue(), what)
+
+
+def finite_json(obj: Any) -> Any:
+    """``obj`` with every NaN or infinity replaced by ``None`` (JSON ``null``), so strict readers accept it."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: finite_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite_json(v) for v in obj]
+    return obj
+
+
+def json_text(data: Any, indent: int | None = None) -> str:
+    """Strict JSON (non-finite numbers written as null), keys sorted."""
+    return json.dumps(finite_json(data), indent=indent, sort_keys=True, default=str, allow_nan=False)
 
 
 def safe_torch_load(path: str | Path, map_location: Any = None) -> Any:
@@ -81,16 +131,93 @@ def safe_torch_load(path: str | Path, map_location: Any = None) -> Any:
         raise RunDirError(f"{path}: not a readable torch checkpoint ({type(exc).__name__}: {first})") from exc
 
 
-def write_jsonl(path: str | Path, rows: Iterable[Any]) -> None:
-    text = "".join(json.dumps(r, sort_keys=True, default=str) + "\n" for r in rows)
-    atomic_write_bytes(path, text.encode())
+def write_jsonl(path: str | Path, rows: Iterable[Any], what: str | None = "the metrics") -> None:
+    text = "".join(json_text(r) + "\n" for r in rows)
+    atomic_write_bytes(path, text.encode(), what)
+
+
+def append_jsonl(path: str | Path, rows: Iterable[Any], what: str | None = "the metrics") -> None:
+    """Append one line per row, flushed and fsynced, so ``tail -f`` sees each line once it is safe."""
+    path = Path(path)
+    text = "".join(json_text(r) + "\n" for r in rows)
+    try:
+        with open(path, "ab") as fh:
+            fh.write(text.encode())
+            fh.flush()
+            os.fsync(fh.fileno())
+    except OSError as exc:
+        raise write_error(path, what, exc) from exc
+
+
+def sync_jsonl(path: str | Path, rows: list[Any], what: str | None = "the metrics") -> None:
+    """Make ``path`` hold exactly ``rows``: truncate in place when it starts with them, else rewrite it.
+
+    Resume uses it to cut ``metrics.jsonl`` back to the checkpoint's epoch:
+    lines a killed run appended after its last checkpoint disappear, and a
+    file that already matches is not written at all (a finished run can be
+    resumed from a read-only copy).
+    """
+    path = Path(path)
+    expected = "".join(json_text(r) + "\n" for r in rows).encode()
+    try:
+        current = path.read_bytes() if path.exists() else None
+    except OSError:
+        current = None
+    if current == expected:
+        return
+    if current is not None and current.startswith(expected):
+        try:
+            os.truncate(path, len(expected))
+            return
+        except OSError as exc:
+            raise write_error(path, what, exc) from exc
+    atomic_write_bytes(path, expected, what)
 
 
 def read_jsonl(path: str | Path) -> list[Any]:
+    """The rows of a JSON-lines file ([] when it is missing); a bad line is an error naming file and line."""
     path = Path(path)
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows = []
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RunDirError(f"{path}: cannot be read ({exc})") from exc
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise RunDirError(f"{path}: line {number} is not valid JSON ({exc.msg}); the file was damaged or "
+                              "edited") from None
+        if not isinstance(row, dict):
+            raise RunDirError(f"{path}: line {number} is a JSON {type(row).__name__}, expected an object "
+                              "with one epoch's metrics")
+        rows.append(row)
+    return rows
+
+
+def read_json(path: str | Path, what: str) -> dict[str, Any]:
+    """A JSON object from ``path``; missing, unreadable, garbled or non-object files are one-line errors."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise RunDirError(f"{path}: file not found (it holds {what})") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RunDirError(f"{path}: cannot be read ({exc})") from None
+    if not text.strip():
+        raise RunDirError(f"{path}: the file is empty (it should hold {what})")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise RunDirError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}); the file was truncated, "
+                          "damaged or edited") from None
+    if not isinstance(data, dict):
+        raise RunDirError(f"{path}: holds a JSON {type(data).__name__}, expected an object with {what}")
+    return data
 
 
 def new_run_dir(root: str | Path, label: str) -> Path:
@@ -104,11 +231,26 @@ def new_run_dir(root: str | Path, label: str) -> Path:
             return path
         except FileExistsError:
             continue
-    raise RuntimeError(f"could not create a run directory under {root}")
+        except OSError as exc:
+            raise RunDirError(f"could not create the run directory {path}: {exc.strerror or exc}") from exc
+    raise RunDirError(f"could not create a run directory under {root}")
+
+
+def write_json_if_changed(path: str | Path, data: Any, what: str | None = None) -> None:
+    """Atomically write ``data`` unless the file already holds exactly it (read-only copies stay usable)."""
+    path = Path(path)
+    text = (json_text(data, indent=2) + "\n").encode()
+    try:
+        if path.read_bytes() == text:
+            return
+    except OSError:
+        pass
+    atomic_write_bytes(path, text, what)
 
 
 CONFIG = "config.json"
 METRICS = "metrics.jsonl"
 CHECKPOINT = "checkpoint.pt"
+PREVIOUS_CHECKPOINT = "checkpoint.prev.pt"
 GENOTYPE = "genotype.json"
 RESULT = "result.json"

@@ -6,6 +6,7 @@ import json
 import logging
 import math
 import time
+import weakref
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
@@ -15,12 +16,21 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from nasplug import registry as registry_module
+from nasplug import signals
+from nasplug.checkpoint import load_checkpoint, save_checkpoint
 from nasplug.config import TrainConfig, apply_threads
-from nasplug.errors import ConfigError, GenotypeError
+from nasplug.devices import resolve_device
+from nasplug.divergence import DivergenceError, is_finite
+from nasplug.errors import ConfigError, GenotypeError, NasplugError, RunDirError
 from nasplug.metrics import count_macs, count_parameters
 from nasplug.progress import progress
+from nasplug.rundir import (CHECKPOINT, CONFIG, GENOTYPE, METRICS, PREVIOUS_CHECKPOINT, RESULT, append_jsonl,
+                            atomic_write_json, json_text, new_run_dir, read_json, sync_jsonl, write_json_if_changed)
+from nasplug.runlock import claim_run_dir
 from nasplug.speedups import autocast, autocast_dtype, compiled, grad_scaler, loader_options
-from nasplug.rundir import CHECKPOINT, CONFIG, METRICS, RESULT, atomic_torch_save, atomic_write_json, new_run_dir, write_jsonl
+
+#: files a retraining run writes; ``overwrite`` removes them first
+TRAIN_FILES = (CONFIG, METRICS, CHECKPOINT, PREVIOUS_CHECKPOINT, RESULT)
 
 logger = logging.getLogger(__name__)
 
@@ -49,17 +59,24 @@ def load_genotype_record(source: str | Path | Mapping[str, Any], registry=None) 
     else:
         path = Path(source)
         if path.is_dir():
-            path = path / "genotype.json"
+            path = path / GENOTYPE
+            if not path.exists():
+                raise RunDirError(f"{path}: file not found; the search in {path.parent} has not finished "
+                                  f"(`nasplug resume {path.parent}` finishes it)")
         if path.exists():
-            record = json.loads(path.read_text())
+            record = read_json(path, "a genotype record")
         elif str(source) in registry.names("genotype"):
             record = dict(registry.get("genotype", str(source)))
         else:
             raise GenotypeError(f"{str(source)!r} is neither a genotype JSON file, a run directory, nor a named "
                                 f"genotype; named genotypes: {', '.join(registry.names('genotype')) or 'none installed'}")
+    where = "" if isinstance(source, Mapping) else f"{source}: "
     for key in ("space", "genotype"):
         if key not in record:
-            raise GenotypeError(f"genotype record lacks {key!r}; it needs 'space', 'genotype' and optionally 'space_options'")
+            raise GenotypeError(f"{where}genotype record lacks {key!r}; it needs 'space', 'genotype' and optionally "
+                                "'space_options'")
+    if not isinstance(record["space"], str) or not isinstance(record.get("space_options", {}), Mapping):
+        raise GenotypeError(f"{where}genotype record's 'space' must be a name and 'space_options' a mapping")
     return record
 
 
@@ -81,13 +98,13 @@ class Trainer:
 
     def __init__(self, record: Mapping[str, Any], config: TrainConfig, registry=None,
                  run_dir: str | Path | None = None, verbose: bool = False, write_files: bool = True,
-                 callbacks: Iterable[Callable[["Trainer", str], None]] = ()):
+                 overwrite: bool = False, callbacks: Iterable[Callable[["Trainer", str], None]] = ()):
         self.registry = registry or registry_module.default_registry()
         self.callbacks = list(callbacks)  # called as callback(trainer, "epoch") after each epoch (TensorBoard)
         self.config = cfg = config
         self.record = dict(record)
         self.verbose = verbose
-        self.device = torch.device(cfg.device)
+        self.device = resolve_device(cfg.device)
         self.amp_dtype = autocast_dtype(cfg.amp, self.device)  # checked before anything is built
         loading = loader_options(cfg.num_workers, cfg.pin_memory, self.device)
         apply_threads(cfg.threads)
@@ -95,7 +112,13 @@ class Trainer:
         search_space = self.registry.get("space", record["space"], **record.get("space_options", {}))
         child_options = {**record.get("space_options", {}), **search_space.child_defaults(), **cfg.space_options}
         self.space = self.registry.get("space", record["space"], **child_options)
-        self.genotype = self.space.genotype_from_json(record["genotype"])
+        try:
+            self.genotype = self.space.genotype_from_json(record["genotype"])
+        except GenotypeError:
+            raise
+        except (TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:
+            raise GenotypeError(f"genotype {record['genotype']!r} does not fit space {record['space']!r}: "
+                                f"{type(exc).__name__}: {exc}") from None
         self.data = self.registry.get("dataset", cfg.data, **cfg.data_options)
         train_set = self.data.train if cfg.augment is None else self.data.train.with_augment(cfg.augment)
         self.model = self.space.build_child(self.genotype, self.data.input_shape, self.data.num_classes,
@@ -112,11 +135,59 @@ class Trainer:
         self.epoch = 0
         self.history: list[dict[str, Any]] = []
         self.run_dir = None
+        self._lock = None
+        self._metrics_rows = 0
         if write_files:
             label = f"train-{record['space']}-seed{cfg.seed}"
-            self.run_dir = Path(run_dir) if run_dir is not None else new_run_dir(cfg.runs_root, label)
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            atomic_write_json(self.run_dir / CONFIG, {"train": cfg.to_dict(), "genotype": self.record})
+            self._claim(Path(run_dir) if run_dir is not None else new_run_dir(cfg.runs_root, label), True, overwrite)
+            atomic_write_json(self.run_dir / CONFIG, self.config_record(), "the configuration")
+
+    def config_record(self) -> dict[str, Any]:
+        """What ``config.json`` of a retraining run holds: enough for ``nasplug resume`` to rebuild it."""
+        from nasplug.provenance import provenance
+
+        return {"train": self.config.to_dict(), "genotype": self.record,
+                "provenance": provenance(self.registry, self.config.device)}
+
+    def _claim(self, run_dir: Path, fresh: bool, overwrite: bool = False) -> None:
+        self._lock = claim_run_dir(run_dir, fresh, overwrite, TRAIN_FILES)
+        weakref.finalize(self, self._lock.release)
+        self.run_dir = run_dir
+
+    @classmethod
+    def resume(cls, run_dir: str | Path, registry=None, verbose: bool = False,
+               from_previous: bool = False) -> "Trainer":
+        """Rebuild a retraining run from its ``config.json`` and continue from its last checkpoint."""
+        run_dir = Path(run_dir)
+        path = run_dir / CONFIG
+        data = read_json(path, "the retraining configuration")
+        if not isinstance(data.get("train"), Mapping) or not isinstance(data.get("genotype"), Mapping):
+            raise RunDirError(f"{path}: not a retraining configuration (needs 'train' and 'genotype' objects)")
+        try:
+            config = TrainConfig.from_dict(data["train"])
+            record = load_genotype_record(data["genotype"], registry)
+        except NasplugError as exc:
+            raise RunDirError(f"{path}: {exc}") from None
+        trainer = cls(record, config, registry, verbose=verbose, write_files=False)
+        trainer._claim(run_dir, fresh=False)
+        checkpoint = run_dir / (PREVIOUS_CHECKPOINT if from_previous else CHECKPOINT)
+        if from_previous and not checkpoint.exists():
+            raise RunDirError(f"{checkpoint}: no previous checkpoint to fall back to")
+        if checkpoint.exists():
+            state = load_checkpoint(checkpoint, map_location=trainer.device)
+            try:
+                trainer.load_state_dict(state)
+            except KeyError as exc:
+                raise RunDirError(f"{checkpoint}: not a retraining checkpoint (it lacks {exc})") from None
+            except (RuntimeError, ValueError, TypeError) as exc:
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                raise RunDirError(f"{checkpoint}: does not fit this run's configuration ({first})") from None
+            trainer._replace_previous = from_previous
+        sync_jsonl(run_dir / METRICS, trainer.history)
+        trainer._metrics_rows = len(trainer.history)
+        return trainer
+
+    _replace_previous = False
 
     def _epoch(self) -> dict[str, Any]:
         cfg = self.config
@@ -131,7 +202,8 @@ class Trainer:
         loss_sum, correct, total = 0.0, 0, 0
         bar = progress(len(self.train_loader), f"train epoch {self.epoch + 1}/{cfg.epochs}", log=logger,
                        enabled=self.verbose)
-        for x, y in self.train_loader:
+        for step, (x, y) in enumerate(self.train_loader):
+            signals.check(self.epoch, step, self.run_dir)
             x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
             self.optimizer.zero_grad(set_to_none=True)
             with autocast(self.device, self.amp_dtype):
@@ -140,6 +212,10 @@ class Trainer:
                 aux = getattr(self.model, "aux_logits", None)
                 if aux is not None and cfg.auxiliary_weight > 0:
                     loss = loss + cfg.auxiliary_weight * F.cross_entropy(aux, y)
+            value = loss.item()
+            if not is_finite(value):
+                raise DivergenceError("training loss", value, self.epoch, step,
+                                      str(self.run_dir / CHECKPOINT) if self.run_dir is not None else None)
             if self.scaler is None:
                 loss.backward()
                 if cfg.grad_clip > 0:
@@ -152,7 +228,7 @@ class Trainer:
                     torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
                 self.scaler.step(self.optimizer)
                 self.scaler.update()
-            loss_sum += loss.item() * len(y)
+            loss_sum += value * len(y)
             correct += int((logits.argmax(1) == y).sum())
             total += len(y)
             bar.update(1, loss=loss_sum / total, acc=correct / total)
@@ -170,9 +246,13 @@ class Trainer:
 
     def state_dict(self) -> dict[str, Any]:
         return {"epoch": self.epoch, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "torch_rng": torch.get_rng_state(), "history": self.history}
+                "torch_rng": torch.get_rng_state(), "history": self.history,
+                "config": json.loads(json_text(self.config_record()))}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        recorded = state.get("config")
+        if recorded is not None and recorded != json.loads(json_text(self.config_record())):
+            raise ValueError("it was written by another retraining configuration")
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["torch_rng"])
@@ -182,8 +262,11 @@ class Trainer:
         while self.epoch < self.config.epochs:
             self._epoch()
             if self.run_dir is not None:
-                atomic_torch_save(self.run_dir / CHECKPOINT, self.state_dict())
-                write_jsonl(self.run_dir / METRICS, self.history)
+                save_checkpoint(self.run_dir / CHECKPOINT, self.state_dict(), keep_previous=not self._replace_previous)
+                self._replace_previous = False
+                append_jsonl(self.run_dir / METRICS, self.history[self._metrics_rows:])
+                self._metrics_rows = len(self.history)
+            signals.check(self.epoch, 0, self.run_dir)
         test_loss, test_acc = evaluate(self.model, self.test_loader, self.device)
         example = next(iter(self.test_loader))[0][:1].to(self.device)
         result = TrainResult(
@@ -193,12 +276,25 @@ class Trainer:
             genotype=str(self.genotype),
         )
         if self.run_dir is not None:
-            atomic_write_json(self.run_dir / RESULT, result.to_dict())
+            write_json_if_changed(self.run_dir / RESULT, result.to_dict(), "the result")
+        if self._lock is not None:
+            self._lock.release()
         return result
 
 
+def is_training_run(run_dir: Path) -> bool:
+    """Whether ``run_dir/config.json`` describes a retraining run (``{"train": ..., "genotype": ...}``)."""
+    try:
+        data = read_json(run_dir / CONFIG, "a configuration")
+    except RunDirError:
+        return False  # the search side reports what is wrong with it
+    return "train" in data and "genotype" in data
+
+
 def train(source, config: TrainConfig | None = None, registry=None, run_dir=None, verbose: bool = False,
-          write_files: bool = True, callbacks: Iterable[Callable[[Trainer, str], None]] = ()) -> TrainResult:
+          write_files: bool = True, overwrite: bool = False,
+          callbacks: Iterable[Callable[[Trainer, str], None]] = ()) -> TrainResult:
     """Retrain ``source`` (a genotype record, JSON path, run directory or registered name)."""
     record = load_genotype_record(source, registry)
-    return Trainer(record, config or TrainConfig(), registry, run_dir, verbose, write_files, callbacks).run()
+    return Trainer(record, config or TrainConfig(), registry, run_dir, verbose, write_files, overwrite,
+                   callbacks).run()

@@ -54,7 +54,7 @@ def test_search_from_toml_config(tmp_path, capsys):
 @pytest.mark.parametrize("argv, fragment", [
     (["search", "--strategy", "gdass"], "unknown strategy 'gdass'; known:"),
     (["search", "--space", "nb201", "--space-option", "C=0"], "NB201Space.C must be a positive integer, got 0"),
-    (["search", "--epochs", "0"], "SearchConfig.epochs must be a positive integer, got 0"),
+    (["search", "--epochs", "0"], "SearchConfig.epochs must be an integer in [1, 1000000], got 0"),
     (["train", "no_such_genotype"], "neither a genotype JSON file"),
 ])
 def test_bad_input_exits_2_with_a_one_line_error(argv, fragment, capsys):

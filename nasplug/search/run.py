@@ -12,8 +12,11 @@ which :meth:`SearchRun.resume` continues bit-for-bit.
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import math
+import weakref
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
@@ -27,11 +30,18 @@ from nasplug import registry as registry_module
 from nasplug.components import ArchOptimizer, ArchParameters, LatencyModel, Reward, Sampler, Selection
 from nasplug.config import SearchConfig, apply_threads
 from nasplug.data.bundle import search_split
-from nasplug.errors import ConfigError, NasplugError
+from nasplug.devices import resolve_device
+from nasplug.errors import ConfigError, NasplugError, RunDirError
+from nasplug import signals
+from nasplug.checkpoint import load_checkpoint, save_checkpoint
+from nasplug.divergence import DivergenceError, first_nonfinite_tensor, gradient_norm, is_finite
 from nasplug.progress import progress
-from nasplug.rundir import (CHECKPOINT, CONFIG, GENOTYPE, METRICS, RESULT, atomic_torch_save, atomic_write_json,
-                            new_run_dir, safe_torch_load, write_jsonl)
-from nasplug.search.spec import StrategySpec
+from nasplug.rundir import (CHECKPOINT, CONFIG, GENOTYPE, METRICS, PREVIOUS_CHECKPOINT, RESULT, append_jsonl,
+                            atomic_write_json, json_text, new_run_dir, read_json, read_jsonl, sync_jsonl,
+                            write_json_if_changed)
+from nasplug.runlock import claim_run_dir
+from nasplug.provenance import provenance
+from nasplug.search.compose import check_versions, compose, split_record, strategy_spec
 from nasplug.spaces.base import Genotype, SearchSpace
 
 Callback = Callable[["SearchRun", str], None]
@@ -88,21 +98,12 @@ def accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
     return float((logits.argmax(dim=1) == y).float().mean())
 
 
-def strategy_spec(name: str, registry) -> StrategySpec:
-    """The preset registered as ``name`` (a StrategySpec, or a callable returning one)."""
-    spec = registry.factory("strategy", name)
-    if not isinstance(spec, StrategySpec):
-        spec = spec()
-    if not isinstance(spec, StrategySpec):
-        raise NasplugError(f"strategy {name!r} did not produce a StrategySpec (got {type(spec).__name__})")
-    return spec
-
-
 def merged_config(user: Mapping[str, Any], registry=None) -> SearchConfig:
     """Defaults < the strategy preset's defaults < what the user set."""
     registry = registry or registry_module.default_registry()
-    spec = strategy_spec(SearchConfig.from_dict(user).strategy, registry)
-    merged = dict(spec.defaults)
+    base = SearchConfig.from_dict(user)
+    spec = strategy_spec(base.strategy, registry)
+    merged = spec.defaults_for(base.space)
     merged.update(user)
     return SearchConfig.from_dict(merged)
 
@@ -111,15 +112,17 @@ class SearchRun:
     """Owns every part of one search; strategies reach the parts through it."""
 
     def __init__(self, config: SearchConfig, registry=None, run_dir: str | Path | None = None,
-                 callbacks: Iterable[Callback] = (), verbose: bool = False, write_files: bool = True):
+                 callbacks: Iterable[Callback] = (), verbose: bool = False, write_files: bool = True,
+                 overwrite: bool = False):
         self.registry = registry or registry_module.default_registry()
-        self.spec = strategy_spec(config.strategy, self.registry)
+        # names, options and capabilities are settled before anything is built or written
+        self.composition = compose(config, self.registry)
+        self.spec = self.composition.spec
         self.config = cfg = config
+        parts = self.composition.config
         self.callbacks = list(callbacks)
         self.verbose = verbose
-        self.device = torch.device(cfg.device)
-        if self.device.type == "cuda" and not torch.cuda.is_available():
-            raise ConfigError(f"device {cfg.device!r} asked for, but torch sees no CUDA device")
+        self.device = resolve_device(cfg.device)
 
         apply_threads(cfg.threads)
         torch.manual_seed(cfg.seed)
@@ -130,11 +133,9 @@ class SearchRun:
         self.supernet = self.space.build_supernet(self.data.input_shape, self.data.num_classes).to(self.device)
         self.arch = ArchParameters(self.space.decisions, cfg.arch_init_std, self.generator).to(self.device)
 
-        self.sampler: Sampler = self.registry.get(
-            "sampler", cfg.sampler or self.spec.sampler, **{**self.spec.sampler_options, **cfg.sampler_options})
-        self.optimizer: ArchOptimizer = self.registry.get(
-            "arch_optimizer", cfg.arch_optimizer or self.spec.arch_optimizer,
-            **{**self.spec.optimizer_options, **cfg.optimizer_options})
+        self.sampler: Sampler = self.registry.get("sampler", parts.sampler, **parts.sampler_options)
+        self.optimizer: ArchOptimizer = self.registry.get("arch_optimizer", parts.arch_optimizer,
+                                                          **parts.optimizer_options)
         self.latency_model: LatencyModel | None = None
         self.reward: Reward | None = None
         self._build_cost_parts()
@@ -159,23 +160,37 @@ class SearchRun:
         self.optimizer.setup(self)
 
         self.run_dir: Path | None = None
+        self._lock = None
+        self._metrics_rows = 0  # lines of metrics.jsonl that match self.history
+        self.skipped_steps = 0
         if write_files:
             label = f"{cfg.space}-{cfg.strategy}-seed{cfg.seed}"
-            self.run_dir = Path(run_dir) if run_dir is not None else new_run_dir(cfg.runs_root, label)
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            atomic_write_json(self.run_dir / CONFIG, cfg.to_dict())
+            self._claim(Path(run_dir) if run_dir is not None else new_run_dir(cfg.runs_root, label),
+                        fresh=True, overwrite=overwrite)
+            atomic_write_json(self.run_dir / CONFIG, self.composition.record(self.registry, self.provenance()),
+                              "the configuration")
+
+    def _claim(self, run_dir: Path, fresh: bool, overwrite: bool = False) -> None:
+        """Own ``run_dir`` (an exclusive lock until :meth:`release` or this object is collected)."""
+        self._lock = claim_run_dir(run_dir, fresh, overwrite, RUN_FILES)
+        weakref.finalize(self, self._lock.release)
+        self.run_dir = run_dir
+
+    def release(self) -> None:
+        """Give up the run directory's lock (done when :meth:`run` returns)."""
+        if self._lock is not None:
+            self._lock.release()
 
     # -- construction helpers --------------------------------------------
+    def provenance(self) -> dict[str, Any]:
+        """Versions, host and device this run is made on (recorded in config.json and result.json)."""
+        return provenance(self.registry, self.config.device)
+
     def _build_cost_parts(self) -> None:
-        cfg = self.config
-        # a preset's reward (TuNAS) applies only when there is a target to aim at
-        reward_name = cfg.reward or (self.spec.reward if cfg.latency_target is not None else None)
-        model_name = cfg.latency_model or self.spec.latency_model
-        if cfg.latency_target is not None and reward_name is None:
-            raise ConfigError("latency_target is set but no reward is chosen; pass reward= (e.g. 'absolute')")
+        cfg = self.composition.config  # compose() decided whether a reward applies and which cost model
+        reward_name, model_name = cfg.reward, cfg.latency_model
         if reward_name is None:
             return
-        model_name = model_name or "flops"
         self.latency_model = self.registry.get("latency_model", model_name, **cfg.latency_options)
         self.latency_model.prepare(self.space, self.data.input_shape, self.data.num_classes)
         options = dict(cfg.reward_options)
@@ -203,11 +218,54 @@ class SearchRun:
         self.w_optimizer.zero_grad(set_to_none=True)
         logits = self.supernet(x, selections)
         loss = F.cross_entropy(logits, y)
+        loss_value = loss.item()
+        if not self.finite_or_skip("training loss", loss_value):
+            return {}
         loss.backward()
-        if self.config.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(self.supernet.parameters(), self.config.grad_clip)
+        norm = float(gradient_norm(self.supernet.parameters(), self.config.grad_clip))
+        if not self.finite_or_skip("weight gradient norm", norm):
+            self.w_optimizer.zero_grad(set_to_none=True)
+            return {}
         self.w_optimizer.step()
-        return {"train_loss": loss.item(), "train_acc": accuracy(logits.detach(), y)}
+        return {"train_loss": loss_value, "train_acc": accuracy(logits.detach(), y)}
+
+    def finite_or_skip(self, quantity: str, value: float) -> bool:
+        """True when ``value`` is finite; else stop (DivergenceError) or, with on_nonfinite="skip", count a skip."""
+        if is_finite(value):
+            return True
+        if self.config.on_nonfinite != "skip":
+            raise DivergenceError(quantity, value, self.state.epoch, self.state.step_in_epoch, self._kept_checkpoint())
+        self.skipped_steps += 1
+        return False
+
+    def _kept_checkpoint(self) -> str | None:
+        if self.run_dir is None or not (self.run_dir / CHECKPOINT).exists():
+            return None
+        return str(self.run_dir / CHECKPOINT)
+
+    def _arch_step_checked(self, train_batch, valid_batch) -> dict[str, float]:
+        """The strategy's architecture step, then a check that its loss and parameters are finite."""
+        skip = self.config.on_nonfinite == "skip"
+        saved = copy.deepcopy((self.arch.state_dict(), self.optimizer.state_dict())) if skip else None
+        metrics = self.optimizer.arch_step(self, train_batch, valid_batch)
+        bad = next((k for k, v in metrics.items() if not is_finite(v)), None)
+        quantity, value = (f"architecture-step {bad}", metrics[bad]) if bad is not None else (None, None)
+        if quantity is None:
+            name = first_nonfinite_tensor(self.arch.state_dict().items())
+            if name is not None:
+                quantity, value = f"architecture parameter {name!r}", float("nan")
+        if quantity is None or self.finite_or_skip(quantity, value):
+            return metrics
+        self.arch.load_state_dict(saved[0])
+        self.optimizer.load_state_dict(saved[1])
+        return {}
+
+    def _check_weights_finite(self) -> None:
+        """Before a checkpoint: a weight that overflowed without a NaN loss must not be saved."""
+        name = first_nonfinite_tensor(self.supernet.state_dict().items())
+        if name is not None:
+            raise DivergenceError(f"supernet weight {name!r}", float("nan"), self.state.epoch,
+                                  self.state.steps_per_epoch - 1, self._kept_checkpoint())
 
     @contextlib.contextmanager
     def frozen_weights(self):
@@ -320,15 +378,20 @@ class SearchRun:
         self._bar = progress(self.state.steps_per_epoch, f"epoch {epoch + 1}/{self.state.epochs}", log=logger,
                              enabled=self.verbose)
         pairs = zip(self.batches(self.train_loader), self._cycle(self.valid_loader))
+        self.skipped_steps = 0
         for step, (train_batch, valid_batch) in enumerate(pairs):
             if step >= self.state.steps_per_epoch:
                 break
             self.state.step_in_epoch = step
+            signals.check(epoch, step, self.run_dir)
             for part in self._step_order():
                 if part == "weight":
                     metrics = self.optimizer.weight_step(self, *train_batch)
+                    bad = next((k for k, v in metrics.items() if not is_finite(v)), None)
+                    if bad is not None:  # a strategy's own weight step: too late to skip it
+                        raise DivergenceError(f"weight-step {bad}", metrics[bad], epoch, step, self._kept_checkpoint())
                 else:
-                    metrics = self.optimizer.arch_step(self, train_batch, valid_batch)
+                    metrics = self._arch_step_checked(train_batch, valid_batch)
                 for k, v in metrics.items():
                     sums[k] = sums.get(k, 0.0) + float(v)
             steps += 1
@@ -337,6 +400,8 @@ class SearchRun:
             if self.verbose:
                 self._progress(step + 1, sums, steps)
         record: dict[str, Any] = {"epoch": epoch, "lr": lr, "steps": steps}
+        if self.skipped_steps:
+            record["skipped_steps"] = self.skipped_steps
         record.update({k: v / max(1, steps) for k, v in sums.items()})
         record.update(self.sampler.metrics(self.state))
         distribution = self.arch_distribution()
@@ -385,6 +450,7 @@ class SearchRun:
             for callback in self.callbacks:
                 callback(self, "epoch")
             self.save()
+            signals.check(self.state.epoch, 0, self.run_dir)
         if not self.finished:
             self.final = self.optimizer.final_genotype(self)
             self.finished = True
@@ -393,9 +459,12 @@ class SearchRun:
         result = SearchResult(self.final, self.space, self.history, self.run_dir, self.config, scores)
         if self.run_dir is not None:
             record = result.genotype_record()
-            atomic_write_json(self.run_dir / GENOTYPE, record)
-            atomic_write_json(self.run_dir / RESULT, {"genotype": record, "benchmark": scores,
-                                                      "history": self.history, "epochs": len(self.history)})
+            write_json_if_changed(self.run_dir / GENOTYPE, record, "the genotype")
+            write_json_if_changed(self.run_dir / RESULT, {"genotype": record, "benchmark": scores,
+                                                          "history": self.history, "epochs": len(self.history),
+                                                          "provenance": self.provenance()},
+                                  "the result")
+        self.release()
         return result
 
     # -- checkpoints --------------------------------------------------------
@@ -413,10 +482,11 @@ class SearchRun:
             "history": self.history,
             "finished": self.finished,
             "final": None if self.final is None else self.final.to_json(),
+            "config": config_fingerprint(self.composition.config),
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        self.supernet.load_state_dict(state["supernet"])
+        self.supernet.load_state_dict(state["supernet"])  # strict: another space's weights are refused
         self.arch.load_state_dict(state["arch"])
         self.w_optimizer.load_state_dict(state["w_optimizer"])
         self.sampler.load_state_dict(state["sampler"])
@@ -431,25 +501,103 @@ class SearchRun:
         self.final = None if state["final"] is None else self.space.genotype_from_json(state["final"])
 
     def save(self) -> None:
-        """Checkpoint atomically, then rewrite the metrics so they always match the checkpoint."""
+        """Checkpoint atomically (keeping the previous one), then append the epochs it adds to the metrics.
+
+        The checkpoint comes first: after a kill between the two, resume cuts
+        ``metrics.jsonl`` back to the checkpoint's history, so no line is
+        lost or duplicated.
+        """
         if self.run_dir is None:
             return
-        atomic_torch_save(self.run_dir / CHECKPOINT, self.state_dict())
-        write_jsonl(self.run_dir / METRICS, self.history)
+        self._check_weights_finite()
+        save_checkpoint(self.run_dir / CHECKPOINT, self.state_dict(), keep_previous=not self._replace_previous)
+        self._replace_previous = False
+        append_jsonl(self.run_dir / METRICS, self.history[self._metrics_rows:])
+        self._metrics_rows = len(self.history)
+
+    _replace_previous = False
 
     @classmethod
     def resume(cls, run_dir: str | Path, registry=None, callbacks: Iterable[Callback] = (),
-               verbose: bool = False) -> "SearchRun":
-        """Rebuild a run from its directory and load its last checkpoint."""
-        import json
+               verbose: bool = False, from_previous: bool = False, strict: bool = False) -> "SearchRun":
+        """Rebuild a run from its directory and load its last checkpoint (``checkpoint.prev.pt`` if asked).
 
+        A plugin, the kernel or torch that changed version since the run
+        started is reported (refused with ``strict``).
+
+        Nothing is rewritten that already holds the right content: resuming a
+        finished run from a read-only copy works.
+        """
         run_dir = Path(run_dir)
-        config_path = run_dir / CONFIG
-        if not config_path.exists():
-            raise ConfigError(f"{str(run_dir)!r} is not a nasplug run directory (no {CONFIG})")
-        config = SearchConfig.from_dict(json.loads(config_path.read_text()))
-        run = cls(config, registry=registry, run_dir=run_dir, callbacks=callbacks, verbose=verbose)
-        checkpoint = run_dir / CHECKPOINT
+        config, record = load_search_config(run_dir)
+        registry = registry or registry_module.default_registry()
+        check_versions(record, registry, config.device, strict)
+        run = cls(config, registry=registry, callbacks=callbacks, verbose=verbose, write_files=False)
+        run._claim(run_dir, fresh=False)
+        checkpoint = run_dir / (PREVIOUS_CHECKPOINT if from_previous else CHECKPOINT)
+        if from_previous and not checkpoint.exists():
+            raise RunDirError(f"{checkpoint}: no previous checkpoint to fall back to")
         if checkpoint.exists():
-            run.load_state_dict(safe_torch_load(checkpoint, map_location=run.device))
+            run.load_checkpoint_file(checkpoint)
+            run._replace_previous = from_previous  # the damaged newest file must not become the fallback
+        elif (run_dir / METRICS).exists() and read_jsonl_rows(run_dir / METRICS):
+            raise RunDirError(f"{run_dir / CHECKPOINT}: file not found, but {METRICS} records finished epochs; "
+                              f"the checkpoint was deleted (`--from-previous` uses {PREVIOUS_CHECKPOINT} if it exists)")
+        sync_jsonl(run_dir / METRICS, run.history)
+        run._metrics_rows = len(run.history)
         return run
+
+    def load_checkpoint_file(self, path: Path) -> None:
+        """Load ``path`` into this run; damage, another run's file or a wrong layout is a one-line error."""
+        state = load_checkpoint(path, map_location=self.device)
+        recorded, current = state.get("config"), config_fingerprint(self.composition.config)
+        # fields both know (a config written by an older nasplug lacks newer fields)
+        differ = sorted(k for k in set(recorded or {}) & set(current) if recorded[k] != current[k])
+        if differ:
+            raise RunDirError(f"{path}: written by another configuration than {path.parent / CONFIG} "
+                              f"(fields differ: {', '.join(differ)}); it belongs to a different run")
+        try:
+            self.load_state_dict(state)
+        except KeyError as exc:
+            raise RunDirError(f"{path}: not a search checkpoint (it lacks {exc})") from None
+        except (RuntimeError, ValueError, TypeError, IndexError, NasplugError) as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise RunDirError(f"{path}: does not fit this run's configuration ({type(exc).__name__}: "
+                              f"{first})") from None
+        if not 0 <= self.state.epoch <= self.config.epochs:
+            raise RunDirError(f"{path}: records epoch {self.state.epoch}, outside 0..{self.config.epochs}")
+
+
+#: files a search writes; ``overwrite`` removes them before a new run starts in the same directory
+RUN_FILES = (CONFIG, METRICS, CHECKPOINT, PREVIOUS_CHECKPOINT, GENOTYPE, RESULT, "cells.png", "distribution.png")
+
+
+def config_fingerprint(config: SearchConfig) -> dict[str, Any]:
+    """The config as plain JSON data, stored in checkpoints to recognise another run's file."""
+    import json
+
+    return json.loads(json_text(config.to_dict()))
+
+
+def read_jsonl_rows(path: Path) -> list[Any]:
+    try:
+        return read_jsonl(path)
+    except RunDirError:
+        return [None]
+
+
+def load_search_config(run_dir: Path) -> tuple[SearchConfig, dict[str, Any]]:
+    """The SearchConfig in ``run_dir/config.json`` and the record beside it (components, versions);
+    every kind of damage is a one-line error naming it."""
+    path = run_dir / CONFIG
+    if not run_dir.is_dir():
+        raise RunDirError(f"{run_dir}: no such run directory")
+    if not path.exists():
+        raise RunDirError(f"{run_dir} is not a nasplug run directory (no {CONFIG})")
+    data = read_json(path, "the search configuration")
+    if "train" in data and "genotype" in data:
+        raise RunDirError(f"{path}: this is a retraining run, not a search")
+    try:
+        return split_record(data)
+    except NasplugError as exc:
+        raise RunDirError(f"{path}: not a valid search configuration: {exc}") from None

@@ -1,0 +1,71 @@
+"""SIGTERM and SIGINT stop a run at a consistent point instead of killing it mid-write.
+
+Schedulers, ``docker stop`` and ``timeout`` send SIGTERM; Ctrl-C sends
+SIGINT.  While :func:`stop_on_signals` is active (the CLI's search, resume
+and train commands) a first signal only sets a flag; the run polls
+:func:`check` between steps and raises :class:`Stopped`.  The partial epoch
+is abandoned: checkpoints are taken at epoch boundaries only, and the loader
+order and random streams of an epoch are functions of the seed and the epoch,
+so resuming from the last boundary replays the abandoned steps exactly (a
+mid-epoch checkpoint would have to restore a half-consumed loader, for no
+change in the result).  A second signal acts at once (the default action);
+atomic writes keep the run directory consistent even then.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+
+_requested: int | None = None
+
+NAMES = {signal.SIGTERM: "SIGTERM", signal.SIGINT: "SIGINT"}
+
+
+class Stopped(Exception):
+    """The run stopped on a signal at ``epoch``/``step`` (0-based); the run directory is consistent."""
+
+    def __init__(self, signum: int, epoch: int, step: int, run_dir=None):
+        self.signum, self.epoch, self.step, self.run_dir = signum, epoch, step, run_dir
+        where = f"nasplug resume {run_dir} continues" if run_dir is not None else "nothing was written"
+        super().__init__(f"stopped at epoch {epoch + 1} step {step + 1} on {NAMES.get(signum, signum)}; {where}")
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + int(self.signum)  # 143 for SIGTERM, 130 for SIGINT
+
+
+def _handler(signum, frame) -> None:
+    global _requested
+    _requested = signum
+    signal.signal(signum, signal.SIG_DFL if signum != signal.SIGINT else signal.default_int_handler)
+
+
+def requested() -> int | None:
+    return _requested
+
+
+def check(epoch: int, step: int, run_dir=None) -> None:
+    """Raise :class:`Stopped` if a signal arrived; call it where stopping leaves nothing half-done."""
+    if _requested is not None:
+        raise Stopped(_requested, epoch, step, run_dir)
+
+
+@contextlib.contextmanager
+def stop_on_signals():
+    """Turn SIGTERM/SIGINT into a request to stop (main thread only; elsewhere a no-op)."""
+    global _requested
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.getsignal(s) for s in NAMES}
+    _requested = None
+    for s in NAMES:
+        signal.signal(s, _handler)
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        _requested = None
