@@ -125,7 +125,7 @@ def _run_trial(job: dict[str, Any], run_dir: Path) -> dict[str, Any]:
     wants_ranking = job["ranking_cells"] > 0 and job["config"]["strategy"] in RANKED
     if status == "done" and (ranking_path.exists() or not wants_ranking):
         return {"run_dir": str(run_dir), "status": "skipped"}
-    started = time.time()
+    started, cpu_started = time.time(), time.process_time()
     if status == "new":
         run = SearchRun(merged_config(job["config"]), run_dir=run_dir)
     else:
@@ -137,6 +137,8 @@ def _run_trial(job: dict[str, Any], run_dir: Path) -> dict[str, Any]:
     timing = json.loads(timing_path.read_text()) if timing_path.exists() else {"final_seconds": 0.0}
     if first_epoch < run.config.epochs or status != "done":
         timing["final_seconds"] = time.time() - started - epoch_seconds
+        # CPU seconds of this process (summed over resumes): what the trial costs on an idle core
+        timing["cpu_seconds"] = timing.get("cpu_seconds", 0.0) + time.process_time() - cpu_started
         atomic_write_json(timing_path, timing)
     if wants_ranking and not ranking_path.exists():
         from nasplug_nb201 import load_table
@@ -207,6 +209,7 @@ def read_trial(run_dir: Path) -> dict[str, Any] | None:
             "accuracy": {d: bench.get(f"{d}_test_accuracy", math.nan) for d in DATASETS},
             "curve": [r.get("benchmark", {}).get("test_accuracy", math.nan) for r in history],
             "seconds": sum(r.get("seconds", 0.0) for r in history) + timing.get("final_seconds", 0.0),
+            "cpu_seconds": timing.get("cpu_seconds"),
             "kendall_tau": ranking.get("kendall_tau")}
 
 
@@ -227,6 +230,9 @@ def summarize(args, strategies, epochs: int, seeds) -> dict[str, Any]:
         if done:
             mean, std = mean_std([t["accuracy"]["cifar10"] for t in done.values()])
             row.update(mean=mean, std=std, seconds=statistics.fmean(t["seconds"] for t in done.values()))
+            cpu = [t["cpu_seconds"] for t in done.values() if t["cpu_seconds"] is not None]
+            if cpu:
+                row["cpu_seconds"] = statistics.fmean(cpu)
             for d in DATASETS:
                 row[f"{d}_mean"], row[f"{d}_std"] = mean_std([t["accuracy"][d] for t in done.values()])
             row["per_seed"] = {str(s): {"cifar10": t["accuracy"]["cifar10"], "genotype": t["genotype"],
