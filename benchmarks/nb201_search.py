@@ -311,6 +311,40 @@ def save_curves(summary: dict[str, Any], table_mean: float, path: Path, label: s
     return str(path)
 
 
+def print_budget_curve(by_epochs: dict[int, dict[str, Any]], table_mean: float, path: Path) -> str | None:
+    """How each strategy's answer moves with the budget: mean +/- std of the found cells per epoch count."""
+    strategies = list(next(iter(by_epochs.values())))
+    print("\nfound cell's table CIFAR-10 accuracy against the budget (epochs), mean +/- std [seeds]")
+    print(f"{'strategy':<11} " + " ".join(f"{f'{e} epochs':>20}" for e in by_epochs))
+    for strategy in strategies:
+        cells = []
+        for summary in by_epochs.values():
+            row = summary[strategy]
+            cells.append(f"{row['mean']:.2f} +/- {row['std']:.2f} [{row['seeds']}]" if row["seeds"] else "-")
+        print(f"{strategy:<11} " + " ".join(f"{c:>20}" for c in cells))
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for strategy in strategies:
+        points = [(e, s[strategy]["mean"], s[strategy]["std"]) for e, s in by_epochs.items() if s[strategy]["seeds"]]
+        if points:
+            e, m, sd = zip(*points)
+            ax.errorbar(e, m, yerr=sd, marker="o", capsize=3, label=strategy)
+    ax.axhline(table_mean, color="grey", linestyle="--", linewidth=1, label="table mean")
+    ax.set_xlabel("search epochs")
+    ax.set_ylabel("found cell's NB201 CIFAR-10 test acc")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return str(path)
+
+
 # -- main ---------------------------------------------------------------------------------
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -394,6 +428,12 @@ def main(argv=None) -> dict[str, Any]:
         if png:
             print(f"curves: {png}")
         by_budget[label] = summary
+    if len(epochs_list) > 1:
+        png = print_budget_curve({e: by_budget[budget_label(args, e)] for e in epochs_list},
+                                 table.mean_accuracy("cifar10"),
+                                 args.out / f"budget-{budget_label(args, epochs_list[0])}-{'-'.join(map(str, epochs_list))}.png")
+        if png:
+            print(f"budget curve: {png}")
     first = by_budget[budget_label(args, epochs_list[0])]
     out: dict[str, Any] = {s: {k: v for k, v in row.items() if k != "curves"} for s, row in first.items()}
     out.update({"table_mean": table.mean_accuracy("cifar10"), "table_best": table.best("cifar10").accuracy,
