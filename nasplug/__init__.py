@@ -7,9 +7,13 @@ importing torch.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
-from nasplug.errors import (AmbiguousComponentError, ConfigError, DuplicateComponentError, GenotypeError, NasplugError,
+# library code logs and never prints; with logging unconfigured nothing is written (see nasplug.logs)
+logging.getLogger(__name__).addHandler(logging.NullHandler())
+
+from nasplug.errors import (AmbiguousComponentError, ConfigError, DuplicateComponentError, GenotypeError, NasplugError,  # noqa: E402
                             PluginLoadError,
                             UnknownComponentError)
 from nasplug.hookspecs import hookimpl

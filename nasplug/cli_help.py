@@ -34,4 +34,7 @@ FLAG_HELP = {
     "weight_decay": "weight decay",
     "drop_path": "drop-path probability at the last epoch (linearly increased)",
     "auxiliary_weight": "weight of the auxiliary head's loss (0: no auxiliary head)",
+    "amp": "mixed precision with torch.autocast: bf16 or fp16 (GPU users; default: off)",
+    "num_workers": "DataLoader worker processes for data not already in memory (default: 0)",
+    "compile": "compile the child network with torch.compile",
 }
