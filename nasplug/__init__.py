@@ -1,5 +1,10 @@
 """nasplug: neural architecture search as one small kernel and installable plugins."""
 
+import logging
+
+# library code logs and never prints; with logging unconfigured nothing is written (see nasplug.logs)
+logging.getLogger(__name__).addHandler(logging.NullHandler())
+
 from nasplug.components import ArchOptimizer, ArchParameters, Benchmark, LatencyModel, Reward, Sampler, Selection, apply_selection
 from nasplug.config import SearchConfig, TrainConfig
 from nasplug.errors import (AmbiguousComponentError, ConfigError, DuplicateComponentError, GenotypeError, NasplugError, PluginLoadError,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -12,6 +13,7 @@ from nasplug import registry as registry_module
 from nasplug.cli_options import parse_options
 from nasplug.config import TrainConfig, load_toml
 from nasplug.errors import NasplugError
+from nasplug.logs import LEVELS, console_logging, level_from_flags
 
 # flag -> SearchConfig field, for flags whose value is passed through as is
 SEARCH_FLAGS = {
@@ -23,7 +25,7 @@ SEARCH_FLAGS = {
 OPTION_FLAGS = ("space", "data", "sampler", "optimizer", "reward", "latency", "benchmark")
 TRAIN_FLAGS = {"data": str, "epochs": int, "batch_size": int, "lr": float, "weight_decay": float,
                "drop_path": float, "auxiliary_weight": float, "seed": int, "device": str, "threads": int,
-               "runs_root": str}
+               "runs_root": str, "amp": str, "num_workers": int, "compile": bool}
 
 
 def _add_option_flags(parser: argparse.ArgumentParser, kinds: Sequence[str]) -> None:
@@ -39,6 +41,19 @@ def _overwrite_flag(parser: argparse.ArgumentParser) -> None:
 
 def _data_root_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-root", default=None, help="folder of the dataset (imagefolder, cifar10, cifar100)")
+
+
+def _logging_flags(parser: argparse.ArgumentParser) -> None:
+    """The console handler's level: INFO by default (epoch lines and progress)."""
+    parser.add_argument("--quiet", action="store_true", help="warnings and errors only (no epoch lines, no progress)")
+    parser.add_argument("--verbose", action="store_true", help="debug messages too")
+    parser.add_argument("--log-level", type=str.upper, choices=LEVELS, default=None,
+                        help="the console's logging level (overrides --quiet/--verbose)")
+
+
+def _tensorboard_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--tensorboard", metavar="DIR", default=None,
+                        help='write TensorBoard event files to DIR (pip install "nasplug[tensorboard]")')
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,7 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     _data_root_flag(p)
     p.add_argument("--run-dir", default=None, help="directory for this run (default: RUNS_ROOT/<time>-<label>)")
     _overwrite_flag(p)
-    p.add_argument("--quiet", action="store_true")
+    _logging_flags(p)
+    _tensorboard_flag(p)
 
     p = sub.add_parser("resume", help="continue a killed search or retraining run from its last checkpoint")
     p.add_argument("run_dir")
@@ -66,18 +82,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="refuse to resume when a plugin, nasplug or torch changed version since the run started")
     p.add_argument("--from-previous", action="store_true",
                    help="continue from checkpoint.prev.pt (when checkpoint.pt is damaged)")
-    p.add_argument("--quiet", action="store_true")
+    _logging_flags(p)
 
     p = sub.add_parser("train", help="retrain a genotype from scratch and report test accuracy, params, FLOPs")
     p.add_argument("genotype", help="a genotype.json, a search run directory, or a named genotype")
     p.add_argument("--config", help="a TOML file of TrainConfig fields")
     for flag, kind in TRAIN_FLAGS.items():
-        p.add_argument("--" + flag.replace("_", "-"), type=kind, default=None)
+        if kind is bool:
+            p.add_argument("--" + flag.replace("_", "-"), action="store_true", default=None)
+        else:
+            p.add_argument("--" + flag.replace("_", "-"), type=kind, default=None)
     _add_option_flags(p, ("space", "data"))
     _data_root_flag(p)
     p.add_argument("--run-dir", default=None)
     _overwrite_flag(p)
-    p.add_argument("--quiet", action="store_true")
+    _logging_flags(p)
+    _tensorboard_flag(p)
 
     p = sub.add_parser("show", help="print a run's genotype and draw its cells and architecture distribution")
     p.add_argument("run_dir")
@@ -121,7 +141,8 @@ def cmd_search(args) -> int:
     from nasplug.pipeline import Pipeline
 
     values = _collect(args, SEARCH_FLAGS, OPTION_FLAGS, "search")
-    pipeline = Pipeline(run_dir=args.run_dir, verbose=not args.quiet, overwrite=args.overwrite, **values)
+    pipeline = Pipeline(run_dir=args.run_dir, verbose=not args.quiet, overwrite=args.overwrite,
+                        tensorboard=args.tensorboard, **values)
     return _report_search(pipeline.search())
 
 
@@ -138,13 +159,14 @@ def cmd_resume(args) -> int:
     from nasplug.search.run import SearchRun
     from nasplug.train import Trainer, is_training_run
 
+    log = logging.getLogger(__name__)
     if is_training_run(Path(args.run_dir)):
         trainer = Trainer.resume(args.run_dir, verbose=not args.quiet, from_previous=args.from_previous)
-        print(f"resuming retraining {args.run_dir} at epoch {trainer.epoch}/{trainer.config.epochs}", file=sys.stderr)
+        log.info(f"resuming retraining {args.run_dir} at epoch {trainer.epoch}/{trainer.config.epochs}")
         return _report_train(trainer.run())
     run = SearchRun.resume(args.run_dir, verbose=not args.quiet, from_previous=args.from_previous,
                            strict=args.strict)
-    print(f"resuming {args.run_dir} at epoch {run.state.epoch}/{run.config.epochs}", file=sys.stderr)
+    log.info(f"resuming {args.run_dir} at epoch {run.state.epoch}/{run.config.epochs}")
     return _report_search(run.run())
 
 
@@ -152,8 +174,17 @@ def cmd_train(args) -> int:
     from nasplug.train import train
 
     values = _collect(args, TRAIN_FLAGS, ("space", "data"), "train")
-    result = train(args.genotype, TrainConfig.from_dict(values), run_dir=args.run_dir, verbose=not args.quiet,
-                   overwrite=args.overwrite)
+    board = None
+    if args.tensorboard:
+        from nasplug.tensorboard import TensorBoardLogger
+
+        board = TensorBoardLogger(args.tensorboard)
+    try:
+        result = train(args.genotype, TrainConfig.from_dict(values), run_dir=args.run_dir, verbose=not args.quiet,
+                       overwrite=args.overwrite, callbacks=[board] if board is not None else ())
+    finally:
+        if board is not None:
+            board.close()
     return _report_train(result)
 
 
@@ -181,8 +212,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from nasplug.signals import Stopped, stop_on_signals
 
     args = build_parser().parse_args(argv)
+    logging_flags = hasattr(args, "log_level")  # `plugins --verbose` means signatures, not debug messages
+    level = level_from_flags(getattr(args, "quiet", False), logging_flags and getattr(args, "verbose", False),
+                             getattr(args, "log_level", None))
     try:
-        with stop_on_signals():
+        with stop_on_signals(), console_logging(level):
             return COMMANDS[args.command](args)
     except Stopped as exc:
         print(f"nasplug: {exc}", file=sys.stderr)

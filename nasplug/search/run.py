@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import logging
 import math
 import weakref
 import sys
@@ -34,6 +35,7 @@ from nasplug.errors import ConfigError, NasplugError, RunDirError
 from nasplug import signals
 from nasplug.checkpoint import load_checkpoint, save_checkpoint
 from nasplug.divergence import DivergenceError, first_nonfinite_tensor, gradient_norm, is_finite
+from nasplug.progress import progress
 from nasplug.rundir import (CHECKPOINT, CONFIG, GENOTYPE, METRICS, PREVIOUS_CHECKPOINT, RESULT, append_jsonl,
                             atomic_write_json, json_text, new_run_dir, read_json, read_jsonl, sync_jsonl,
                             write_json_if_changed)
@@ -43,6 +45,7 @@ from nasplug.search.compose import check_versions, compose, split_record, strate
 from nasplug.spaces.base import Genotype, SearchSpace
 
 Callback = Callable[["SearchRun", str], None]
+logger = logging.getLogger(__name__)
 
 
 @attrs.define
@@ -372,6 +375,8 @@ class SearchRun:
         self._shuffle(epoch)
         sums: dict[str, float] = {}
         steps = 0
+        self._bar = progress(self.state.steps_per_epoch, f"epoch {epoch + 1}/{self.state.epochs}", log=logger,
+                             enabled=self.verbose)
         pairs = zip(self.batches(self.train_loader), self._cycle(self.valid_loader))
         self.skipped_steps = 0
         for step, (train_batch, valid_batch) in enumerate(pairs):
@@ -416,8 +421,7 @@ class SearchRun:
         self.history.append(record)
         self.state.epoch = epoch + 1
         self.state.step_in_epoch = 0
-        if self.verbose:
-            self._epoch_line(record)
+        self._epoch_line(record)
         return record
 
     def _cycle(self, loader: DataLoader):
@@ -426,24 +430,18 @@ class SearchRun:
             yield from self.batches(loader)
 
     def _progress(self, step: int, sums: dict[str, float], steps: int) -> None:
-        width = 20
-        done = int(width * step / max(1, self.state.steps_per_epoch))
-        loss = sums.get("train_loss", 0.0) / max(1, steps)
-        acc = sums.get("train_acc", 0.0) / max(1, steps)
-        if sys.stderr.isatty():
-            sys.stderr.write(f"\repoch {self.state.epoch + 1}/{self.state.epochs} [{'#' * done}{'.' * (width - done)}] "
-                             f"loss {loss:.3f} acc {acc:.3f}")
-            sys.stderr.flush()
+        self._bar.update(1, loss=sums.get("train_loss", 0.0) / max(1, steps),
+                         acc=sums.get("train_acc", 0.0) / max(1, steps))
 
     def _epoch_line(self, record: dict[str, Any]) -> None:
-        if sys.stderr.isatty():
-            sys.stderr.write("\r")
+        """The epoch's summary, at INFO on ``nasplug.search.run`` (the CLI shows it; a library user routes it)."""
+        self._bar.close()
         parts = [f"epoch {record['epoch'] + 1}/{self.state.epochs}",
                  f"train loss {record.get('train_loss', float('nan')):.3f} acc {record.get('train_acc', float('nan')):.3f}"]
         if "derived_valid_acc" in record:
             parts.append(f"derived valid acc {record['derived_valid_acc']:.3f}")
         parts.append(f"{record['seconds']:.1f}s")
-        print(" | ".join(parts), file=sys.stderr, flush=True)
+        logger.info(" | ".join(parts))
 
     def run(self) -> SearchResult:
         """Run (or continue) the search to the end and return its result."""
