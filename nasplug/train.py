@@ -65,7 +65,7 @@ def load_genotype_record(source: str | Path | Mapping[str, Any], registry=None) 
                                   f"(`nasplug resume {path.parent}` finishes it)")
         if path.exists():
             record = read_json(path, "a genotype record")
-        elif str(source) in registry.names("genotype"):
+        elif registry.knows("genotype", str(source)):  # a short or qualified name (nasplug-gdas:gdas)
             record = dict(registry.get("genotype", str(source)))
         else:
             raise GenotypeError(f"{str(source)!r} is neither a genotype JSON file, a run directory, nor a named "

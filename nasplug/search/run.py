@@ -555,9 +555,17 @@ class SearchRun:
     def load_checkpoint_file(self, path: Path) -> None:
         """Load ``path`` into this run; damage, another run's file or a wrong layout is a one-line error."""
         state = load_checkpoint(path, map_location=self.device)
-        recorded, current = state.get("config"), config_fingerprint(self.composition.config)
-        # fields both know (a config written by an older nasplug lacks newer fields)
-        differ = sorted(k for k in set(recorded or {}) & set(current) if recorded[k] != current[k])
+        recorded = state.get("config") or {}
+
+        def differing(current: dict[str, Any]) -> list[str]:
+            # fields both know (a config written by an older nasplug lacks newer fields)
+            return sorted(k for k in set(recorded) & set(current) if recorded[k] != current[k])
+
+        # the resolved config (qualified names, merged options), or as config.json has it (run dirs written
+        # before names were resolved)
+        differ = differing(config_fingerprint(self.composition.config))
+        if differ and differing(config_fingerprint(self.config)) == []:
+            differ = []
         if differ:
             raise RunDirError(f"{path}: written by another configuration than {path.parent / CONFIG} "
                               f"(fields differ: {', '.join(differ)}); it belongs to a different run")
