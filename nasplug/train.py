@@ -144,10 +144,13 @@ class Trainer:
 
     def config_record(self) -> dict[str, Any]:
         """What ``config.json`` of a retraining run holds: enough for ``nasplug resume`` to rebuild it."""
+        return {"train": self.config.to_dict(), "genotype": self.record, "provenance": self.provenance()}
+
+    def provenance(self) -> dict[str, Any]:
+        """Versions, host and device this retraining runs on (recorded in config.json and result.json)."""
         from nasplug.provenance import provenance
 
-        return {"train": self.config.to_dict(), "genotype": self.record,
-                "provenance": provenance(self.registry, self.config.device)}
+        return provenance(self.registry, self.config.device)
 
     def _claim(self, run_dir: Path, fresh: bool, overwrite: bool = False) -> None:
         self._lock = claim_run_dir(run_dir, fresh, overwrite, TRAIN_FILES)
@@ -276,7 +279,8 @@ class Trainer:
             genotype=str(self.genotype),
         )
         if self.run_dir is not None:
-            write_json_if_changed(self.run_dir / RESULT, result.to_dict(), "the result")
+            write_json_if_changed(self.run_dir / RESULT, {**result.to_dict(), "provenance": self.provenance()},
+                                  "the result")
         if self._lock is not None:
             self._lock.release()
         return result

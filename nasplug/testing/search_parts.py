@@ -144,7 +144,9 @@ def check_latency_model(name: str, registry: Registry | None = None, spaces: lis
     model = build(registry, kind, name, **options)
     require(isinstance(model, LatencyModel), kind, name, "latency.is-a-LatencyModel",
             f"the factory returned {type(model).__name__}, not a nasplug.LatencyModel")
-    tiny = _prepared_space(model, registry, spaces or ["nasplug:nb201", *registry.names("space")])
+    preferred = getattr(model, "test_space", None)
+    tiny = _prepared_space(model, registry, spaces or [*([preferred] if preferred else []), "nasplug:nb201",
+                                                       *registry.names("space")])
     choices = tiny.sample(torch.Generator().manual_seed(0))
     cost = model.predict(choices)
     require(isinstance(cost, (int, float)) and math.isfinite(cost) and cost >= 0, kind, name,

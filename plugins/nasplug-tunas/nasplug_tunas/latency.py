@@ -146,6 +146,8 @@ class LookupLatencyModel(_UnitTableModel):
 
     #: the conformance kit (nasplug.testing) checks the table's form, not its accuracy: one timing per unit
     test_options = {"repeats": 1, "warmup": 0, "rounds": 1}
+    #: the space it is checked on (the one with the fewest layer units to time)
+    test_space = "nasplug-tunas:proxylessnas"
 
     def __init__(self, path: str | None = None, batch_size: int = 1, repeats: int = 15, warmup: int = 3,
                  threads: int = 1, clock: str | None = None, rounds: int = 3):
