@@ -99,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--from-previous", action="store_true",
                    help="continue from checkpoint.prev.pt (when checkpoint.pt is damaged)")
     _logging_flags(p)
+    _tensorboard_flag(p)
 
     p = sub.add_parser("train", help="retrain a genotype from scratch and report test accuracy, params, FLOPs")
     p.add_argument("genotype", help="a genotype.json, a search run directory, or a named genotype")
@@ -202,30 +203,44 @@ def _report_search(result) -> int:
     return 0
 
 
+def _board(args):
+    """The TensorBoard logger ``--tensorboard DIR`` asks for (a one-line error when tensorboard is missing)."""
+    if not getattr(args, "tensorboard", None):
+        return None
+    from nasplug.tensorboard import TensorBoardLogger
+
+    return TensorBoardLogger(args.tensorboard)
+
+
 def cmd_resume(args) -> int:
     from nasplug.search.run import SearchRun
     from nasplug.train import Trainer, is_training_run
 
     log = logging.getLogger(__name__)
-    if is_training_run(Path(args.run_dir)):
-        trainer = Trainer.resume(args.run_dir, verbose=not args.quiet, from_previous=args.from_previous)
-        log.info(f"resuming retraining {args.run_dir} at epoch {trainer.epoch}/{trainer.config.epochs}")
-        return _report_train(trainer.run())
-    run = SearchRun.resume(args.run_dir, verbose=not args.quiet, from_previous=args.from_previous,
-                           strict=args.strict)
-    log.info(f"resuming {args.run_dir} at epoch {run.state.epoch}/{run.config.epochs}")
-    return _report_search(run.run())
+    board = _board(args)  # the continued epochs are appended to the same event directory when it is given again
+    try:
+        if is_training_run(Path(args.run_dir)):
+            trainer = Trainer.resume(args.run_dir, verbose=not args.quiet, from_previous=args.from_previous)
+            trainer.callbacks += [board] if board is not None else []
+            log.info(f"resuming retraining {args.run_dir} at epoch {trainer.epoch}/{trainer.config.epochs}")
+            return _report_train(trainer.run())
+        run = SearchRun.resume(args.run_dir, callbacks=[board] if board is not None else (),
+                               verbose=not args.quiet, from_previous=args.from_previous, strict=args.strict)
+        log.info(f"resuming {args.run_dir} at epoch {run.state.epoch}/{run.config.epochs}")
+        result = run.run()
+        if board is not None:
+            board.log_genotype(result.space, result.genotype, len(result.history), tag="final_genotype")
+        return _report_search(result)
+    finally:
+        if board is not None:
+            board.close()
 
 
 def cmd_train(args) -> int:
     from nasplug.train import train
 
     values = _collect(args, TRAIN_FLAGS, ("space", "data"), "train")
-    board = None
-    if args.tensorboard:
-        from nasplug.tensorboard import TensorBoardLogger
-
-        board = TensorBoardLogger(args.tensorboard)
+    board = _board(args)
     try:
         result = train(args.genotype, TrainConfig.from_dict(values), run_dir=args.run_dir, verbose=not args.quiet,
                        overwrite=args.overwrite, callbacks=[board] if board is not None else ())
