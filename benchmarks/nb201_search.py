@@ -125,7 +125,7 @@ def _run_trial(job: dict[str, Any], run_dir: Path) -> dict[str, Any]:
     wants_ranking = job["ranking_cells"] > 0 and job["config"]["strategy"] in RANKED
     if status == "done" and (ranking_path.exists() or not wants_ranking):
         return {"run_dir": str(run_dir), "status": "skipped"}
-    started = time.time()
+    started, cpu_started = time.time(), time.process_time()
     if status == "new":
         run = SearchRun(merged_config(job["config"]), run_dir=run_dir)
     else:
@@ -137,6 +137,8 @@ def _run_trial(job: dict[str, Any], run_dir: Path) -> dict[str, Any]:
     timing = json.loads(timing_path.read_text()) if timing_path.exists() else {"final_seconds": 0.0}
     if first_epoch < run.config.epochs or status != "done":
         timing["final_seconds"] = time.time() - started - epoch_seconds
+        # CPU seconds of this process (summed over resumes): what the trial costs on an idle core
+        timing["cpu_seconds"] = timing.get("cpu_seconds", 0.0) + time.process_time() - cpu_started
         atomic_write_json(timing_path, timing)
     if wants_ranking and not ranking_path.exists():
         from nasplug_nb201 import load_table
@@ -207,6 +209,7 @@ def read_trial(run_dir: Path) -> dict[str, Any] | None:
             "accuracy": {d: bench.get(f"{d}_test_accuracy", math.nan) for d in DATASETS},
             "curve": [r.get("benchmark", {}).get("test_accuracy", math.nan) for r in history],
             "seconds": sum(r.get("seconds", 0.0) for r in history) + timing.get("final_seconds", 0.0),
+            "cpu_seconds": timing.get("cpu_seconds"),
             "kendall_tau": ranking.get("kendall_tau")}
 
 
@@ -227,6 +230,9 @@ def summarize(args, strategies, epochs: int, seeds) -> dict[str, Any]:
         if done:
             mean, std = mean_std([t["accuracy"]["cifar10"] for t in done.values()])
             row.update(mean=mean, std=std, seconds=statistics.fmean(t["seconds"] for t in done.values()))
+            cpu = [t["cpu_seconds"] for t in done.values() if t["cpu_seconds"] is not None]
+            if cpu:
+                row["cpu_seconds"] = statistics.fmean(cpu)
             for d in DATASETS:
                 row[f"{d}_mean"], row[f"{d}_std"] = mean_std([t["accuracy"][d] for t in done.values()])
             row["per_seed"] = {str(s): {"cifar10": t["accuracy"]["cifar10"], "genotype": t["genotype"],
@@ -305,6 +311,40 @@ def save_curves(summary: dict[str, Any], table_mean: float, path: Path, label: s
     return str(path)
 
 
+def print_budget_curve(by_epochs: dict[int, dict[str, Any]], table_mean: float, path: Path) -> str | None:
+    """How each strategy's answer moves with the budget: mean +/- std of the found cells per epoch count."""
+    strategies = list(next(iter(by_epochs.values())))
+    print("\nfound cell's table CIFAR-10 accuracy against the budget (epochs), mean +/- std [seeds]")
+    print(f"{'strategy':<11} " + " ".join(f"{f'{e} epochs':>20}" for e in by_epochs))
+    for strategy in strategies:
+        cells = []
+        for summary in by_epochs.values():
+            row = summary[strategy]
+            cells.append(f"{row['mean']:.2f} +/- {row['std']:.2f} [{row['seeds']}]" if row["seeds"] else "-")
+        print(f"{strategy:<11} " + " ".join(f"{c:>20}" for c in cells))
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for strategy in strategies:
+        points = [(e, s[strategy]["mean"], s[strategy]["std"]) for e, s in by_epochs.items() if s[strategy]["seeds"]]
+        if points:
+            e, m, sd = zip(*points)
+            ax.errorbar(e, m, yerr=sd, marker="o", capsize=3, label=strategy)
+    ax.axhline(table_mean, color="grey", linestyle="--", linewidth=1, label="table mean")
+    ax.set_xlabel("search epochs")
+    ax.set_ylabel("found cell's NB201 CIFAR-10 test acc")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return str(path)
+
+
 # -- main ---------------------------------------------------------------------------------
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -362,8 +402,11 @@ def _parse_option(text: str) -> tuple[str, Any]:
         raise SystemExit(f"nb201_search: --option {field}: {value!r} is not JSON ({exc})") from exc
 
 
-#: the default budget (see the README: ~2 h for 9 strategies x 3 seeds on 2 idle cores)
-DEFAULT_BUDGET = {"epochs": 20, "steps_per_epoch": 0, "batch_size": 64, "C": 8, "N": 1, "size": 16}
+#: the default budget: nb201 at C=8, N=1 on 16x16 images, 40 epochs of one pass over the 5,000-image weight half
+#: (3,120 steps of batch 64).  Sized from measured CPU seconds (an RSPS trial of 20 epochs: 76 s) and per-step
+#: CPU ratios (gdas 1, darts 2.8, gibbs ~3, darts-2nd 7.6, amended ~9.5): about 2 h for 9 strategies x 3 seeds on
+#: two idle cores; on a shared machine many times that (it resumes, see the module docstring)
+DEFAULT_BUDGET = {"epochs": 40, "steps_per_epoch": 0, "batch_size": 64, "C": 8, "N": 1, "size": 16}
 #: the long budget for gdas and random (--long): several hours per search, spanning sessions by resume
 LONG_BUDGET = {"epochs": 150, "steps_per_epoch": 0, "batch_size": 64, "C": 16, "N": 2, "size": 0}
 
@@ -388,6 +431,12 @@ def main(argv=None) -> dict[str, Any]:
         if png:
             print(f"curves: {png}")
         by_budget[label] = summary
+    if len(epochs_list) > 1:
+        png = print_budget_curve({e: by_budget[budget_label(args, e)] for e in epochs_list},
+                                 table.mean_accuracy("cifar10"),
+                                 args.out / f"budget-{budget_label(args, epochs_list[0])}-{'-'.join(map(str, epochs_list))}.png")
+        if png:
+            print(f"budget curve: {png}")
     first = by_budget[budget_label(args, epochs_list[0])]
     out: dict[str, Any] = {s: {k: v for k, v in row.items() if k != "curves"} for s, row in first.items()}
     out.update({"table_mean": table.mean_accuracy("cifar10"), "table_best": table.best("cifar10").accuracy,

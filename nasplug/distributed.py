@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import datetime
 import os
+from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
 import torch
@@ -390,7 +391,7 @@ def launch(nproc: int, argv: Sequence[str], backend: str | None = None) -> int:
 WORLD_FILE = "distributed.json"
 
 
-def sharded_loader(dataset, batch_size: int, dist: DistContext, shuffle: bool, drop_last: bool):
+def sharded_loader(dataset, batch_size: int, dist: DistContext, shuffle: bool, drop_last: bool, **loader_options):
     """A DataLoader over this rank's shard of every global batch; ``loader.generator`` seeds the order."""
     from torch.utils.data import DataLoader
 
@@ -398,7 +399,7 @@ def sharded_loader(dataset, batch_size: int, dist: DistContext, shuffle: bool, d
         dist.check_batch(batch_size)
     generator = torch.Generator()
     sampler = ShardedBatchSampler(len(dataset), batch_size, dist, shuffle, drop_last, generator)
-    return DataLoader(dataset, batch_sampler=sampler, generator=generator)
+    return DataLoader(dataset, batch_sampler=sampler, generator=generator, **loader_options)
 
 
 def setup_search(run) -> str:
@@ -418,6 +419,23 @@ def setup_search(run) -> str:
     if sampling == "per-rank":
         run.generator.manual_seed(rank_seed(cfg.seed, run.dist.rank))
     return sampling
+
+
+def rank0_first(dist: DistContext, build, cache_dir):
+    """``build(cache_dir)`` on rank 0, then on the other ranks with rank 0's cache folder.
+
+    A latency model measured on rank 0 and cached in its run directory is
+    read back by the others, so every rank scores costs with the same table.
+    """
+    if not dist.active:
+        return build(cache_dir)
+    shared = dist.broadcast_object(None if cache_dir is None else str(cache_dir))
+    if dist.writes_files:
+        result = build(cache_dir)
+        dist.barrier()
+        return result
+    dist.barrier()
+    return build(None if shared is None else Path(shared))
 
 
 def mean_metrics(dist: DistContext, sums: dict[str, float]) -> dict[str, float]:

@@ -4,12 +4,13 @@ import json
 import sys
 
 import pytest
+from hypothesis import assume, given, settings, strategies as st
 
 from nasplug import registry
 from nasplug.errors import AmbiguousComponentError, ConfigError, UnknownComponentError
 from nasplug.first_party import FIRST_PARTY
 from nasplug.plugins import load_plugins
-from nasplug.registry import Registry
+from nasplug.registry import KINDS, Registry
 from nasplug.search.run import SearchRun, merged_config
 
 TINY = {"space": "nb201", "space_options": {"C": 4, "N": 1}, "data": "digits", "batch_size": 16}
@@ -124,6 +125,27 @@ def test_qualified_names_work_in_a_search_config(fake_distribution, tmp_path):
     with pytest.raises(AmbiguousComponentError, match="nasplug:uniform or nasplug-clash:uniform|"
                                                       "nasplug-clash:uniform or nasplug:uniform"):
         SearchRun(merged_config({"strategy": "random", "sampler": "uniform", **TINY}, reg), reg, write_files=False)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.data())
+def test_every_component_resolves_by_its_qualified_name_however_the_distribution_is_spelled(data):
+    reg = registry.default_registry()
+    kind = data.draw(st.sampled_from(sorted(KINDS)))
+    entries = reg.entries(kind)
+    assume(entries)
+    entry = data.draw(st.sampled_from(entries))
+    spelling = data.draw(st.sampled_from([entry.plugin, entry.plugin.replace("-", "_"), entry.plugin.upper()]))
+    assert reg.entry(kind, f"{spelling}:{entry.name}") == entry
+    if not reg.is_ambiguous(kind, entry.name):
+        assert reg.entry(kind, entry.name) == entry and entry.name in reg.names(kind)
+
+
+def test_a_named_genotype_loads_by_its_qualified_name():
+    from nasplug.train import load_genotype_record
+
+    pytest.importorskip("nasplug_gdas")
+    assert load_genotype_record("nasplug-gdas:gdas") == load_genotype_record("gdas")
 
 
 def test_unknown_name_mentions_plugins_that_failed_to_load(fake_distribution):

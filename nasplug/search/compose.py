@@ -34,10 +34,6 @@ logger = logging.getLogger(__name__)
 #: the keys of ``config.json`` that are a record, not SearchConfig fields
 RECORD_KEYS = ("components", "dropped_options", "provenance")
 
-#: SearchConfig field -> registry kind, for the name fields that are not sampler/optimizer/cost parts
-NAME_FIELDS = {"strategy": "strategy", "space": "space", "data": "dataset", "sampler": "sampler",
-               "arch_optimizer": "arch_optimizer", "reward": "reward", "latency_model": "latency_model",
-               "benchmark": "benchmark"}
 #: SearchConfig field holding each component's options
 OPTION_FIELDS = {"space": "space_options", "data": "data_options", "sampler": "sampler_options",
                  "arch_optimizer": "optimizer_options", "reward": "reward_options",
@@ -184,7 +180,7 @@ def fitting(registry: Registry, kind: str, attribute: str) -> list[str]:
         if declared(entry, attribute):
             name = entry.qualified if registry.is_ambiguous(kind, entry.name) else entry.name
             found.append(f"{name} ({entry.plugin})")
-    return found
+    return sorted(found)
 
 
 def check_capabilities(composition: Composition, registry: Registry) -> None:

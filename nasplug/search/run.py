@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import logging
 import math
 import weakref
 import sys
@@ -34,6 +35,7 @@ from nasplug.errors import ConfigError, NasplugError, RunDirError
 from nasplug import signals
 from nasplug.checkpoint import load_checkpoint, save_checkpoint
 from nasplug.divergence import DivergenceError, first_nonfinite_tensor, gradient_norm, is_finite
+from nasplug.progress import progress
 from nasplug.rundir import (CHECKPOINT, CONFIG, GENOTYPE, METRICS, PREVIOUS_CHECKPOINT, RESULT, append_jsonl,
                             atomic_write_json, json_text, new_run_dir, read_json, read_jsonl, sync_jsonl,
                             write_json_if_changed)
@@ -43,6 +45,7 @@ from nasplug.search.compose import check_versions, compose, split_record, strate
 from nasplug.spaces.base import Genotype, SearchSpace
 
 Callback = Callable[["SearchRun", str], None]
+logger = logging.getLogger(__name__)
 
 
 @attrs.define
@@ -110,7 +113,9 @@ class SearchRun:
 
     def __init__(self, config: SearchConfig, registry=None, run_dir: str | Path | None = None,
                  callbacks: Iterable[Callback] = (), verbose: bool = False, write_files: bool = True,
-                 overwrite: bool = False):
+                 overwrite: bool = False, cache_dir: str | Path | None = None):
+        """``cache_dir`` is where the latency model keeps what it measures (:attr:`LatencyModel.cache_dir`):
+        the run directory by default; :meth:`resume` passes the resumed run's."""
         self.registry = registry or registry_module.default_registry()
         # names, options and capabilities are settled before anything is built or written
         self.composition = compose(config, self.registry)
@@ -140,7 +145,14 @@ class SearchRun:
                                                           **parts.optimizer_options)
         self.latency_model: LatencyModel | None = None
         self.reward: Reward | None = None
-        self._build_cost_parts()
+        self.run_dir: Path | None = None
+        self._lock = None
+        if write_files and self.dist.writes_files:  # rank 0 only in a distributed search
+            # claimed before the cost parts: a latency model keeps what it measures in it
+            label = f"{cfg.space}-{cfg.strategy}-seed{cfg.seed}"
+            self._claim(Path(run_dir) if run_dir is not None else new_run_dir(cfg.runs_root, label),
+                        fresh=True, overwrite=overwrite)
+        distributed.rank0_first(self.dist, self._build_cost_parts, self.run_dir if cache_dir is None else Path(cache_dir))
         self.benchmark = None
         if cfg.benchmark is not None:
             self.benchmark = self.registry.get("benchmark", cfg.benchmark, **cfg.benchmark_options)
@@ -162,14 +174,9 @@ class SearchRun:
         self.optimizer.setup(self)
         self.rank_sampling = distributed.setup_search(self)
 
-        self.run_dir: Path | None = None
-        self._lock = None
         self._metrics_rows = 0  # lines of metrics.jsonl that match self.history
         self.skipped_steps = 0
-        if write_files and self.dist.writes_files:  # rank 0 only in a distributed search
-            label = f"{cfg.space}-{cfg.strategy}-seed{cfg.seed}"
-            self._claim(Path(run_dir) if run_dir is not None else new_run_dir(cfg.runs_root, label),
-                        fresh=True, overwrite=overwrite)
+        if self.run_dir is not None:
             atomic_write_json(self.run_dir / CONFIG, self.composition.record(self.registry, self.provenance()),
                               "the configuration")
             distributed.record_world(self.run_dir, self.dist, self.rank_sampling)
@@ -190,12 +197,13 @@ class SearchRun:
         """Versions, host and device this run is made on (recorded in config.json and result.json)."""
         return provenance(self.registry, self.config.device)
 
-    def _build_cost_parts(self) -> None:
+    def _build_cost_parts(self, cache_dir: Path | None) -> None:
         cfg = self.composition.config  # compose() decided whether a reward applies and which cost model
         reward_name, model_name = cfg.reward, cfg.latency_model
         if reward_name is None:
             return
         self.latency_model = self.registry.get("latency_model", model_name, **cfg.latency_options)
+        self.latency_model.cache_dir = cache_dir
         self.latency_model.prepare(self.space, self.data.input_shape, self.data.num_classes)
         options = dict(cfg.reward_options)
         if cfg.latency_target is not None:
@@ -396,6 +404,8 @@ class SearchRun:
         self._shuffle(epoch)
         sums: dict[str, float] = {}
         steps = 0
+        self._bar = progress(self.state.steps_per_epoch, f"epoch {epoch + 1}/{self.state.epochs}", log=logger,
+                             enabled=self.verbose)
         pairs = zip(self.batches(self.train_loader), self._cycle(self.valid_loader))
         self.skipped_steps = 0
         for step, (train_batch, valid_batch) in enumerate(pairs):
@@ -440,8 +450,7 @@ class SearchRun:
         self.history.append(record)
         self.state.epoch = epoch + 1
         self.state.step_in_epoch = 0
-        if self.verbose:
-            self._epoch_line(record)
+        self._epoch_line(record)
         return record
 
     def _cycle(self, loader: DataLoader):
@@ -450,24 +459,18 @@ class SearchRun:
             yield from self.batches(loader)
 
     def _progress(self, step: int, sums: dict[str, float], steps: int) -> None:
-        width = 20
-        done = int(width * step / max(1, self.state.steps_per_epoch))
-        loss = sums.get("train_loss", 0.0) / max(1, steps)
-        acc = sums.get("train_acc", 0.0) / max(1, steps)
-        if sys.stderr.isatty():
-            sys.stderr.write(f"\repoch {self.state.epoch + 1}/{self.state.epochs} [{'#' * done}{'.' * (width - done)}] "
-                             f"loss {loss:.3f} acc {acc:.3f}")
-            sys.stderr.flush()
+        self._bar.update(1, loss=sums.get("train_loss", 0.0) / max(1, steps),
+                         acc=sums.get("train_acc", 0.0) / max(1, steps))
 
     def _epoch_line(self, record: dict[str, Any]) -> None:
-        if sys.stderr.isatty():
-            sys.stderr.write("\r")
+        """The epoch's summary, at INFO on ``nasplug.search.run`` (the CLI shows it; a library user routes it)."""
+        self._bar.close()
         parts = [f"epoch {record['epoch'] + 1}/{self.state.epochs}",
                  f"train loss {record.get('train_loss', float('nan')):.3f} acc {record.get('train_acc', float('nan')):.3f}"]
         if "derived_valid_acc" in record:
             parts.append(f"derived valid acc {record['derived_valid_acc']:.3f}")
         parts.append(f"{record['seconds']:.1f}s")
-        print(" | ".join(parts), file=sys.stderr, flush=True)
+        logger.info(" | ".join(parts))
 
     def run(self) -> SearchResult:
         """Run (or continue) the search to the end and return its result."""
@@ -564,7 +567,8 @@ class SearchRun:
         distributed.check_world(run_dir, distributed.context(config.device))
         registry = registry or registry_module.default_registry()
         check_versions(record, registry, config.device, strict)
-        run = cls(config, registry=registry, callbacks=callbacks, verbose=verbose, write_files=False)
+        run = cls(config, registry=registry, callbacks=callbacks, verbose=verbose, write_files=False,
+                  cache_dir=run_dir)
         if run.dist.writes_files:  # the other ranks of a distributed run only read the checkpoint
             run._claim(run_dir, fresh=False)
         checkpoint = run_dir / (PREVIOUS_CHECKPOINT if from_previous else CHECKPOINT)
@@ -584,9 +588,17 @@ class SearchRun:
     def load_checkpoint_file(self, path: Path) -> None:
         """Load ``path`` into this run; damage, another run's file or a wrong layout is a one-line error."""
         state = load_checkpoint(path, map_location=self.device)
-        recorded, current = state.get("config"), config_fingerprint(self.composition.config)
-        # fields both know (a config written by an older nasplug lacks newer fields)
-        differ = sorted(k for k in set(recorded or {}) & set(current) if recorded[k] != current[k])
+        recorded = state.get("config") or {}
+
+        def differing(current: dict[str, Any]) -> list[str]:
+            # fields both know (a config written by an older nasplug lacks newer fields)
+            return sorted(k for k in set(recorded) & set(current) if recorded[k] != current[k])
+
+        # the resolved config (qualified names, merged options), or as config.json has it (run dirs written
+        # before names were resolved)
+        differ = differing(config_fingerprint(self.composition.config))
+        if differ and differing(config_fingerprint(self.config)) == []:
+            differ = []
         if differ:
             raise RunDirError(f"{path}: written by another configuration than {path.parent / CONFIG} "
                               f"(fields differ: {', '.join(differ)}); it belongs to a different run")

@@ -35,6 +35,14 @@ def build(registry: Registry, kind: str, name: str, **options: Any) -> Any:
         raise Skip(f"needs options to build ({exc}); declare test_options or pass options") from exc
 
 
+def build_instance(registry: Registry, kind: str, name: str, base: type, rule: str, **options: Any) -> Any:
+    """:func:`build`, then check that the factory made an instance of the contract's base class."""
+    component = build(registry, kind, name, **options)
+    require(isinstance(component, base), kind, name, rule,
+            f"the factory returned {type(component).__name__}, not a nasplug.{base.__name__}")
+    return component
+
+
 def build_space(name: str, registry: Registry, **options: Any) -> SearchSpace:
     """The space with its declared ``test_options`` (small enough to run in milliseconds), then ``options``."""
     return build(registry, "space", name, **options)
@@ -62,9 +70,7 @@ def check_space(name: str, registry: Registry | None = None, **options: Any) -> 
     """Decisions, genotype round trips, seeded sampling, derivation, supernet and child forward passes, bad options."""
     registry = registry or default_registry()
     kind = "space"
-    space = build_space(name, registry, **options)
-    require(isinstance(space, SearchSpace), kind, name, "space.is-a-SearchSpace",
-            f"the factory returned {type(space).__name__}, not a nasplug.SearchSpace")
+    space = build_instance(registry, kind, name, SearchSpace, "space.is-a-SearchSpace", **options)
     require(isinstance(space.name, str) and space.name, kind, name, "space.has-a-name",
             "SearchSpace.name must be a non-empty string (it is written to genotype.json)")
     decisions = space.decisions
@@ -130,26 +136,24 @@ def check_sampler(name: str, registry: Registry | None = None, spaces: list[str]
     """Declarations, every installed space that accepts it, seeds, differentiability, state_dict round trip."""
     registry = registry or default_registry()
     kind = "sampler"
-    sampler = build(registry, kind, name, **options)
-    require(isinstance(sampler, Sampler), kind, name, "sampler.is-a-Sampler",
-            f"the factory returned {type(sampler).__name__}, not a nasplug.Sampler")
+    sampler = build_instance(registry, kind, name, Sampler, "sampler.is-a-Sampler", **options)
     for attribute in ("differentiable", "single_path"):
         require(isinstance(getattr(sampler, attribute, None), bool), kind, name, f"sampler.declares-{attribute}",
                 f"{attribute} must be a bool class attribute (the run checks it against the optimizer's needs)")
-    tried = 0
+    accepted = []
     for space_name in spaces if spaces is not None else registry.names("space"):
         try:
             space = build_space(space_name, registry)
             arch, selections = _selections(sampler, space, seed=5)
         except (ContractViolation, Skip, NasplugError):
             continue  # a space the kit cannot build, or one this sampler refuses with a clear error
-        tried += 1
+        accepted.append(space)
         _check_selections(name, sampler, space, arch, selections)
-    require(tried, kind, name, "sampler.works-on-a-space", "no installed space accepted this sampler")
+    require(accepted, kind, name, "sampler.works-on-a-space", "no installed space accepted this sampler")
     check_bad_option(registry, kind, name, {**test_options(registry, kind, name), **options})
     fresh = build(registry, kind, name, **options)
     fresh.load_state_dict(state_round_trip(sampler.state_dict()))
-    space = build_space("nasplug:nb201", registry)
+    space = accepted[0]
     _, a = _selections(sampler, space, seed=9)
     _, b = _selections(fresh, space, seed=9)
     require(all(torch.equal(a[k].weights.detach(), b[k].weights.detach()) and a[k].index == b[k].index for k in a),

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import os
 import platform
 import statistics
@@ -32,8 +33,12 @@ import torch
 
 from nasplug.components import LatencyModel
 from nasplug.errors import ConfigError
+from nasplug.progress import progress
 
+logger = logging.getLogger(__name__)
 TABLE_FORMAT = "nasplug-tunas/lookup-v1"
+#: the lookup table's file name in a run directory (when no ``path`` is given)
+RUN_TABLE = "latency_table.json"
 
 
 def device_description(threads: int, batch_size: int, clock: str = "wall") -> dict[str, Any]:
@@ -93,7 +98,8 @@ def _require_units(space, model: str):
     if not (hasattr(space, "latency_units") and hasattr(space, "layer_configs")):
         raise ConfigError(f"latency model {model!r} needs a space that lists its layer units "
                           f"(proxylessnas, proxylessnas-enlarged, mobilenetv3-like); space {space.name!r} does not. "
-                          "Use latency_model='flops', or 'table-file' with a per-architecture table")
+                          "Use latency_model='flops' (MACs of the child, device-free), or 'table-file' with a "
+                          "per-architecture table")
 
 
 class _UnitTableModel(LatencyModel):
@@ -133,7 +139,10 @@ class LookupLatencyModel(_UnitTableModel):
     """Per-layer lookup table timed on this machine (median of ``repeats`` runs, batch ``batch_size``).
 
     ``path``: a JSON table to reuse if it matches the space and input
-    shape; otherwise the table is measured and written there.  Measuring
+    shape; otherwise the table is measured and written there.  Without
+    ``path`` the table lives in the search's run directory
+    (``cache_dir/latency_table.json``), so a resumed search reuses the table
+    it started with instead of timing a slightly different one.  Measuring
     uses ``threads`` torch threads (1 by default, the steadiest on a shared
     CPU; mobile latency is single-threaded too).  ``clock`` "cpu" (the
     default with one thread) times the thread's CPU time, which does not
@@ -143,6 +152,8 @@ class LookupLatencyModel(_UnitTableModel):
 
     #: the conformance kit (nasplug.testing) checks the table's form, not its accuracy: one timing per unit
     test_options = {"repeats": 1, "warmup": 0, "rounds": 1}
+    #: the space it is checked on (the one with the fewest layer units to time)
+    test_space = "nasplug-tunas:proxylessnas"
 
     def __init__(self, path: str | None = None, batch_size: int = 1, repeats: int = 15, warmup: int = 3,
                  threads: int = 1, clock: str | None = None, rounds: int = 3):
@@ -172,16 +183,23 @@ class LookupLatencyModel(_UnitTableModel):
         _require_units(space, "lookup")
         self.space, self.input_shape, self.num_classes = space, tuple(input_shape), num_classes
         self._additive = None
-        if self.path is not None and self.path.exists():
-            data = json.loads(self.path.read_text())
+        path = self.path
+        if path is None and self.cache_dir is not None:
+            path = Path(self.cache_dir) / RUN_TABLE
+        if path is not None and path.exists():
+            data = json.loads(path.read_text())
             if data.get("format") == TABLE_FORMAT and all(data.get(k) == v for k, v in self._identity().items()) \
                     and data.get("num_classes") == num_classes:
                 self.table = {k: float(v) for k, v in data["entries"].items()}
                 self.device = data.get("device", {})
                 return
         self.measure()
-        if self.path is not None:
-            self.save(self.path)
+        if path is not None:
+            try:
+                self.save(path)
+            except OSError:
+                if self.path is not None:  # the user's file must be written; a run directory may be read-only
+                    raise
 
     def measure(self) -> None:
         """Time every configuration of every unit (in place: its own input resolution and channels).
@@ -201,9 +219,12 @@ class LookupLatencyModel(_UnitTableModel):
                         units[key] = (build_unit(cfg, self.space, self.num_classes),
                                       (cfg["c_in"], cfg["resolution"], cfg["resolution"]))
             samples: dict[str, list[float]] = {key: [] for key in units}
-            for _ in range(self.rounds):
-                for key, (module, shape) in units.items():
-                    samples[key].append(self.time_module(module, shape))
+            with progress(self.rounds * len(units), f"measuring the {self.space.name} latency table", "unit",
+                          log=logger) as bar:
+                for _ in range(self.rounds):
+                    for key, (module, shape) in units.items():
+                        samples[key].append(self.time_module(module, shape))
+                        bar.update(1)
             self.table = {key: statistics.median(v) for key, v in samples.items()}
         finally:
             torch.set_num_threads(previous)
