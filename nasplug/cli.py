@@ -342,6 +342,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging_flags = hasattr(args, "log_level")  # `plugins --verbose` means signatures, not debug messages
     level = level_from_flags(getattr(args, "quiet", False), logging_flags and getattr(args, "verbose", False),
                              getattr(args, "log_level", None))
+    if distributed.launched() and os.environ.get("RANK", "0") != "0":
+        level = max(level, logging.WARNING)  # rank 0 tells the story of a distributed run
     try:
         if getattr(args, "dist_backend", None):
             os.environ["NASPLUG_DIST_BACKEND"] = args.dist_backend

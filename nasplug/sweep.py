@@ -275,12 +275,13 @@ def _ray(trials: Sequence[Trial], root: Path, report: Callable[[dict], None], ad
             ray.shutdown()
 
 
-def run_sweep(trials: Iterable[Trial], root: str | Path, executor: str = "ray", address: str | None = None,
+def run_sweep(trials: Iterable[Trial], root: str | Path = "sweeps", executor: str = "ray", address: str | None = None,
               ray_init: Mapping[str, Any] | None = None,
               log: Callable[[str], None] | None = print) -> list[dict[str, Any]]:
     """Run every trial not yet finished under ``root``; the summary rows of all of them.
 
-    ``executor``: ``"ray"`` (Ray core tasks; ``address`` joins a running
+    ``root`` holds one directory per trial (named from its config, so trials shared by several sweeps
+    under one root run once) and the summary.  ``executor``: ``"ray"`` (Ray core tasks; ``address`` joins a running
     cluster, default a local instance started with ``ray_init`` options) or
     ``"local"`` (serially, in this process).  Finished trials are read back,
     not rerun.  ``summary.json`` and ``summary.csv`` under ``root`` are
