@@ -30,6 +30,7 @@ from nasplug.components import ArchOptimizer, ArchParameters, LatencyModel, Rewa
 from nasplug.config import SearchConfig, apply_threads
 from nasplug.data.bundle import search_split
 from nasplug.devices import resolve_device
+from nasplug.memory import check_fits
 from nasplug.errors import ConfigError, NasplugError, RunDirError
 from nasplug import signals
 from nasplug.checkpoint import load_checkpoint, save_checkpoint
@@ -132,6 +133,8 @@ class SearchRun:
         self.data = self.registry.get("dataset", cfg.data, **cfg.data_options)
         self.train_set, self.valid_set = search_split(self.data.train, cfg.train_portion, cfg.seed)
         self.generator = torch.Generator().manual_seed(cfg.seed)
+        check_fits(lambda: self.space.build_supernet(self.data.input_shape, self.data.num_classes), self.device,
+                   f"{cfg.space} supernet", cfg.space_options)
         self.supernet = self.space.build_supernet(self.data.input_shape, self.data.num_classes).to(self.device)
         self.arch = ArchParameters(self.space.decisions, cfg.arch_init_std, self.generator).to(self.device)
 
@@ -187,7 +190,8 @@ class SearchRun:
     # -- construction helpers --------------------------------------------
     def _build_cost_parts(self) -> None:
         cfg = self.config
-        # a preset's reward (TuNAS) applies only when there is a target to aim at
+        if cfg.latency_target is None:
+            check_cost_parts_unused(cfg, self.spec, self.registry)
         reward_name = cfg.reward or (self.spec.reward if cfg.latency_target is not None else None)
         model_name = cfg.latency_model or self.spec.latency_model
         if cfg.latency_target is not None and reward_name is None:
@@ -569,6 +573,28 @@ class SearchRun:
                               f"{first})") from None
         if not 0 <= self.state.epoch <= self.config.epochs:
             raise RunDirError(f"{path}: records epoch {self.state.epoch}, outside 0..{self.config.epochs}")
+
+
+def check_cost_parts_unused(cfg: SearchConfig, spec: StrategySpec, registry) -> None:
+    """Without a latency target no reward or latency model runs: every name or option given for them is an error.
+
+    Unknown names are reported as such; known ones, and options, say what is
+    missing, so ``--latency-model bogus`` or ``--reward-option beta=abc`` is
+    never silently ignored, and a preset whose reward needs a target
+    (``tunas``) is not silently downgraded to a plain search.
+    """
+    for kind, name in (("reward", cfg.reward), ("latency_model", cfg.latency_model)):
+        if name is not None:
+            registry.entry(kind, name)  # an unknown name: the registry's error, listing the known ones
+    given = [f"{field}={value!r}" for field, value in (
+        ("reward", cfg.reward), ("latency_model", cfg.latency_model), ("reward_options", cfg.reward_options),
+        ("latency_options", cfg.latency_options)) if value]
+    if given:
+        raise ConfigError(f"{', '.join(given)} given, but no latency target: a reward and latency model only run "
+                          "with --latency-target T0 (latency_target=T0)")
+    if spec.reward is not None:
+        raise ConfigError(f"strategy {cfg.strategy!r} optimises a latency reward ({spec.reward!r}) and needs "
+                          "--latency-target T0 (latency_target=T0); it was not given")
 
 
 #: files a search writes; ``overwrite`` removes them before a new run starts in the same directory
