@@ -41,9 +41,18 @@ def _data_root_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-root", default=None, help="folder of the dataset (imagefolder, cifar10, cifar100)")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its usage errors in the same ``nasplug: error: ...`` form (exit 2) as every other error."""
+
+    def error(self, message: str):
+        self.print_usage(sys.stderr)
+        self.exit(2, f"nasplug: error: {self.prog.split()[-1]}: {message}\n" if " " in self.prog
+                  else f"nasplug: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="nasplug", description="Neural architecture search with plugins.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="nasplug", description="Neural architecture search with plugins.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("plugins", help="list installed plugins, what each provides, and load errors")
     p.add_argument("--json", action="store_true", help="print JSON")

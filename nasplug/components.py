@@ -177,6 +177,8 @@ class Reward(abc.ABC):
     def __init__(self, target: float | None = None, beta: float = -0.07):
         if target is None or not (isinstance(target, (int, float)) and math.isfinite(target) and target > 0):
             raise ConfigError(f"reward needs a positive latency target T0 (--latency-target), got target={target!r}")
+        if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not math.isfinite(beta):
+            raise ConfigError(f"{type(self).__name__} beta must be a finite number, got beta={beta!r}")
         self.target = float(target)
         self.beta = float(beta)
 
