@@ -11,7 +11,7 @@ from typing import Any, Sequence
 from nasplug import registry as registry_module
 from nasplug.cli_options import parse_options
 from nasplug.config import TrainConfig, load_toml
-from nasplug.errors import NasplugError
+from nasplug.errors import ConfigError, NasplugError
 
 # flag -> SearchConfig field, for flags whose value is passed through as is
 SEARCH_FLAGS = {
@@ -96,7 +96,10 @@ def _collect(args: argparse.Namespace, flags: dict[str, Any], option_kinds: Sequ
     values: dict[str, Any] = {}
     if getattr(args, "config", None):
         data = load_toml(args.config)
-        values.update(data.get(section, data))
+        table = data.get(section, data)
+        if not isinstance(table, dict):
+            raise ConfigError(f"config file {args.config!r}: [{section}] must be a table of fields, got {table!r}")
+        values.update(table)
     for flag in flags:
         value = getattr(args, flag, None)
         if value is not None:
@@ -105,10 +108,18 @@ def _collect(args: argparse.Namespace, flags: dict[str, Any], option_kinds: Sequ
         items = getattr(args, f"{kind}_option", None)
         field = {"optimizer": "optimizer_options", "latency": "latency_options"}.get(kind, f"{kind}_options")
         if items:
-            values[field] = {**values.get(field, {}), **parse_options(items)}
+            values[field] = {**_table(values, field), **parse_options(items)}
     if getattr(args, "data_root", None):
-        values["data_options"] = {**values.get("data_options", {}), "root": args.data_root}
+        values["data_options"] = {**_table(values, "data_options"), "root": args.data_root}
     return values
+
+
+def _table(values: dict[str, Any], field: str) -> dict[str, Any]:
+    """``values[field]`` as a mapping to merge flags into; a TOML scalar there is an error naming the field."""
+    table = values.get(field, {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"{field} must be a table of KEY = VALUE options, got {table!r}")
+    return table
 
 
 def cmd_plugins(args) -> int:
