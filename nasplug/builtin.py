@@ -9,7 +9,17 @@ from nasplug.search.spec import StrategySpec
 from nasplug.spaces.darts import DartsSpace
 from nasplug.spaces.nb201 import NB201Space
 from nasplug.strategies.gradient import GradientArchOptimizer
+from nasplug.strategies.mixture import MixtureSampler
 from nasplug.strategies.random_search import RandomSearch, UniformSampler
+
+#: RSPS as the NAS-Bench-201 authors ran it (D-X-Y/AutoDL-Projects
+#: ``configs/nas-benchmark/algos/RANDOM.config``: SGD lr 0.025 cosine to 0.001,
+#: momentum 0.9, Nesterov, weight decay 5e-4, batch 64, 250 epochs; the lr, momentum
+#: and batch are the kernel's defaults already).  Their final pick
+#: (``RANDOM-NAS.py`` ``search_find_best``, ``--select_num 100``) scores 100 random
+#: cells on one validation batch each; ``random`` scores 100 on two batches and
+#: re-scores the best 10 on the whole validation split.
+RSPS_NB201_DEFAULTS = {"w_weight_decay": 5e-4, "w_nesterov": True}
 
 
 @hookimpl
@@ -19,7 +29,7 @@ def nasplug_search_spaces():
 
 @hookimpl
 def nasplug_samplers():
-    return {"uniform": UniformSampler}
+    return {"uniform": UniformSampler, "mixture": MixtureSampler}
 
 
 @hookimpl
@@ -47,9 +57,10 @@ def nasplug_datasets():
 def nasplug_strategies():
     return {
         "random": StrategySpec(
-            sampler="uniform",
-            arch_optimizer="random",
+            sampler="nasplug:uniform",
+            arch_optimizer="nasplug:random",
             description="Random search with weight sharing (Li & Talwalkar 2019): uniform single-path "
                         "training, best of sampled architectures on validation",
+            space_defaults={"nb201": dict(RSPS_NB201_DEFAULTS)},
         ),
     }

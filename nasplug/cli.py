@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -12,6 +13,7 @@ from nasplug import registry as registry_module
 from nasplug.cli_options import parse_options
 from nasplug.config import TrainConfig, load_toml
 from nasplug.errors import ConfigError, NasplugError
+from nasplug.logs import LEVELS, console_logging, level_from_flags
 
 # flag -> SearchConfig field, for flags whose value is passed through as is
 SEARCH_FLAGS = {
@@ -23,7 +25,7 @@ SEARCH_FLAGS = {
 OPTION_FLAGS = ("space", "data", "sampler", "optimizer", "reward", "latency", "benchmark")
 TRAIN_FLAGS = {"data": str, "epochs": int, "batch_size": int, "lr": float, "weight_decay": float,
                "drop_path": float, "auxiliary_weight": float, "seed": int, "device": str, "threads": int,
-               "runs_root": str}
+               "runs_root": str, "amp": str, "num_workers": int, "compile": bool}
 
 
 def _add_option_flags(parser: argparse.ArgumentParser, kinds: Sequence[str]) -> None:
@@ -50,12 +52,27 @@ class _Parser(argparse.ArgumentParser):
                   else f"nasplug: error: {message}\n")
 
 
+def _logging_flags(parser: argparse.ArgumentParser) -> None:
+    """The console handler's level: INFO by default (epoch lines and progress)."""
+    parser.add_argument("--quiet", action="store_true", help="warnings and errors only (no epoch lines, no progress)")
+    parser.add_argument("--verbose", action="store_true", help="debug messages too")
+    parser.add_argument("--log-level", type=str.upper, choices=LEVELS, default=None,
+                        help="the console's logging level (overrides --quiet/--verbose)")
+
+
+def _tensorboard_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--tensorboard", metavar="DIR", default=None,
+                        help='write TensorBoard event files to DIR (pip install "nasplug[tensorboard]")')
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="nasplug", description="Neural architecture search with plugins.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("plugins", help="list installed plugins, what each provides, and load errors")
     p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--verbose", action="store_true", help="each factory's signature and first docstring line")
+    p.add_argument("--strict", action="store_true", help="exit with status 1 when a plugin failed to load")
 
     p = sub.add_parser("search", help="run an architecture search")
     p.add_argument("--config", help="a TOML file of SearchConfig fields (flags override it)")
@@ -65,24 +82,31 @@ def build_parser() -> argparse.ArgumentParser:
     _data_root_flag(p)
     p.add_argument("--run-dir", default=None, help="directory for this run (default: RUNS_ROOT/<time>-<label>)")
     _overwrite_flag(p)
-    p.add_argument("--quiet", action="store_true")
+    _logging_flags(p)
+    _tensorboard_flag(p)
 
     p = sub.add_parser("resume", help="continue a killed search or retraining run from its last checkpoint")
     p.add_argument("run_dir")
+    p.add_argument("--strict", action="store_true",
+                   help="refuse to resume when a plugin, nasplug or torch changed version since the run started")
     p.add_argument("--from-previous", action="store_true",
                    help="continue from checkpoint.prev.pt (when checkpoint.pt is damaged)")
-    p.add_argument("--quiet", action="store_true")
+    _logging_flags(p)
 
     p = sub.add_parser("train", help="retrain a genotype from scratch and report test accuracy, params, FLOPs")
     p.add_argument("genotype", help="a genotype.json, a search run directory, or a named genotype")
     p.add_argument("--config", help="a TOML file of TrainConfig fields")
     for flag, kind in TRAIN_FLAGS.items():
-        p.add_argument("--" + flag.replace("_", "-"), type=kind, default=None)
+        if kind is bool:
+            p.add_argument("--" + flag.replace("_", "-"), action="store_true", default=None)
+        else:
+            p.add_argument("--" + flag.replace("_", "-"), type=kind, default=None)
     _add_option_flags(p, ("space", "data"))
     _data_root_flag(p)
     p.add_argument("--run-dir", default=None)
     _overwrite_flag(p)
-    p.add_argument("--quiet", action="store_true")
+    _logging_flags(p)
+    _tensorboard_flag(p)
 
     p = sub.add_parser("show", help="print a run's genotype and draw its cells and architecture distribution")
     p.add_argument("run_dir")
@@ -123,32 +147,22 @@ def _table(values: dict[str, Any], field: str) -> dict[str, Any]:
 
 
 def cmd_plugins(args) -> int:
-    reg = registry_module.default_registry()
-    plugins = []
-    for name, info in reg.loaded.plugins.items():
-        plugins.append({"name": name, "distribution": info.distribution, "version": info.version,
-                        "module": info.module, "provides": reg.provided_by(info.distribution)})
-    errors = [{"plugin": getattr(e, "plugin", None) or getattr(e, "providers", None), "error": str(e)}
-              for e in reg.errors]
+    from nasplug.plugin_listing import listing, text_lines
+
+    report = listing(registry_module.default_registry(), verbose=args.verbose)
     if args.json:
-        print(json.dumps({"plugins": plugins, "errors": errors}, indent=2, sort_keys=True))
-        return 0
-    for plugin in plugins:
-        print(f"{plugin['distribution']} {plugin['version'] or '(not installed)'}  [{plugin['module']}]")
-        for kind, names in plugin["provides"].items():
-            print(f"  {kind + ':':<16} {', '.join(names)}")
-    if errors:
-        print("\nerrors:")
-        for error in errors:
-            print(f"  {error['error']}")
-    return 0
+        print(json.dumps(report, indent=2, sort_keys=True))
+    else:
+        print("\n".join(text_lines(report, verbose=args.verbose)))
+    return 1 if args.strict and report["errors"] else 0
 
 
 def cmd_search(args) -> int:
     from nasplug.pipeline import Pipeline
 
     values = _collect(args, SEARCH_FLAGS, OPTION_FLAGS, "search")
-    pipeline = Pipeline(run_dir=args.run_dir, verbose=not args.quiet, overwrite=args.overwrite, **values)
+    pipeline = Pipeline(run_dir=args.run_dir, verbose=not args.quiet, overwrite=args.overwrite,
+                        tensorboard=args.tensorboard, **values)
     return _report_search(pipeline.search())
 
 
@@ -165,12 +179,14 @@ def cmd_resume(args) -> int:
     from nasplug.search.run import SearchRun
     from nasplug.train import Trainer, is_training_run
 
+    log = logging.getLogger(__name__)
     if is_training_run(Path(args.run_dir)):
         trainer = Trainer.resume(args.run_dir, verbose=not args.quiet, from_previous=args.from_previous)
-        print(f"resuming retraining {args.run_dir} at epoch {trainer.epoch}/{trainer.config.epochs}", file=sys.stderr)
+        log.info(f"resuming retraining {args.run_dir} at epoch {trainer.epoch}/{trainer.config.epochs}")
         return _report_train(trainer.run())
-    run = SearchRun.resume(args.run_dir, verbose=not args.quiet, from_previous=args.from_previous)
-    print(f"resuming {args.run_dir} at epoch {run.state.epoch}/{run.config.epochs}", file=sys.stderr)
+    run = SearchRun.resume(args.run_dir, verbose=not args.quiet, from_previous=args.from_previous,
+                           strict=args.strict)
+    log.info(f"resuming {args.run_dir} at epoch {run.state.epoch}/{run.config.epochs}")
     return _report_search(run.run())
 
 
@@ -178,8 +194,17 @@ def cmd_train(args) -> int:
     from nasplug.train import train
 
     values = _collect(args, TRAIN_FLAGS, ("space", "data"), "train")
-    result = train(args.genotype, TrainConfig.from_dict(values), run_dir=args.run_dir, verbose=not args.quiet,
-                   overwrite=args.overwrite)
+    board = None
+    if args.tensorboard:
+        from nasplug.tensorboard import TensorBoardLogger
+
+        board = TensorBoardLogger(args.tensorboard)
+    try:
+        result = train(args.genotype, TrainConfig.from_dict(values), run_dir=args.run_dir, verbose=not args.quiet,
+                       overwrite=args.overwrite, callbacks=[board] if board is not None else ())
+    finally:
+        if board is not None:
+            board.close()
     return _report_train(result)
 
 
@@ -207,8 +232,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from nasplug.signals import Stopped, stop_on_signals
 
     args = build_parser().parse_args(argv)
+    logging_flags = hasattr(args, "log_level")  # `plugins --verbose` means signatures, not debug messages
+    level = level_from_flags(getattr(args, "quiet", False), logging_flags and getattr(args, "verbose", False),
+                             getattr(args, "log_level", None))
     try:
-        with stop_on_signals():
+        with stop_on_signals(), console_logging(level):
             return COMMANDS[args.command](args)
     except Stopped as exc:
         print(f"nasplug: {exc}", file=sys.stderr)

@@ -110,11 +110,34 @@ class ArchParameters(nn.Module):
         return {name: int(torch.argmax(p.detach())) for name, p in self.logits.items()}
 
 
+def drawn_choice(selection: Selection) -> int | None:
+    """The one choice a selection stands for, or None for a mixture.
+
+    That is ``index`` for a single-path selection.  A selection that was
+    widened for the weights' sake (TuNAS's op warm-up runs every op) may
+    record the draw it replaced as a ``sampled`` attribute; that draw is
+    the architecture a policy-gradient optimizer scores and credits.
+    """
+    sampled = getattr(selection, "sampled", None)
+    if sampled is not None:
+        return int(sampled)
+    return None if selection.index is None else int(selection.index)
+
+
 class Sampler(abc.ABC):
-    """Turns architecture parameters into one forward pass's selections."""
+    """Turns architecture parameters into one forward pass's selections.
+
+    Two class attributes declare what the sampler gives, so that a run can
+    refuse an architecture optimizer that cannot use it before anything is
+    built or written (:mod:`nasplug.search.compose`), and the conformance
+    kit (:mod:`nasplug.testing`) checks the declarations against real samples.
+    """
 
     #: True when the selections carry gradient to the architecture parameters.
     differentiable: bool = False
+    #: True when every selection stands for one drawn choice (:func:`drawn_choice` is not None):
+    #: uniform, Gumbel, categorical draws.  False for a relaxed mixture (the DARTS softmax).
+    single_path: bool = False
 
     @abc.abstractmethod
     def sample(self, arch: ArchParameters, state: "SearchState") -> dict[str, Selection]:
@@ -143,6 +166,13 @@ class ArchOptimizer(abc.ABC):
 
     #: DARTS updates alpha before the weights; GDAS and TuNAS after.
     arch_first: bool = False
+    #: What the optimizer needs from the rest of the run, checked before a run is built:
+    #: a sampler whose selections carry gradient to alpha (gradient, DARTS, GibbsNAS) ...
+    needs_differentiable_sampler: bool = False
+    #: ... a sampler that draws one choice per decision (REINFORCE scores the drawn architecture) ...
+    needs_single_path_sampler: bool = False
+    #: ... or a latency target (``--latency-target``), for an optimizer that only makes sense with a cost.
+    needs_latency_target: bool = False
 
     def setup(self, run: "SearchRun") -> None:
         """Called once the run has its supernet, arch parameters and optimizers."""
@@ -168,18 +198,30 @@ class ArchOptimizer(abc.ABC):
 
 
 class Reward(abc.ABC):
-    """Combines a quality signal Q (higher is better) and a cost T into one reward.
+    """Combines a quality signal Q (higher is better) and a cost T into one reward: ``reward(Q, T)``.
 
-    Works on floats and on tensors alike so that gradient-based strategies
-    can use a reward as a differentiable objective (``-reward``).
+    Implement :meth:`__call__`; it must work on floats and on tensors alike
+    so that gradient-based strategies can use a reward as a differentiable
+    objective (``-reward``).  ``target`` is the latency target T0: the run
+    passes ``--latency-target`` (``SearchConfig.latency_target``) to the
+    factory as ``target=``.  A reward that needs no target (a linear penalty
+    ``Q - lambda * T``) sets ``needs_target = False`` and may be built
+    without one; ``self.target`` is then None.
     """
 
+    #: False for a reward defined without a target T0; such a reward may be used without --latency-target.
+    needs_target: bool = True
+
     def __init__(self, target: float | None = None, beta: float = -0.07):
-        if target is None or not (isinstance(target, (int, float)) and math.isfinite(target) and target > 0):
+        if target is None and not self.needs_target:
+            self.target = None
+        elif target is None or isinstance(target, bool) or not (
+                isinstance(target, (int, float)) and math.isfinite(target) and target > 0):
             raise ConfigError(f"reward needs a positive latency target T0 (--latency-target), got target={target!r}")
+        else:
+            self.target = float(target)
         if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not math.isfinite(beta):
             raise ConfigError(f"{type(self).__name__} beta must be a finite number, got beta={beta!r}")
-        self.target = float(target)
         self.beta = float(beta)
 
     @abc.abstractmethod

@@ -134,6 +134,20 @@ seed_field = attrs.field(default=0, validator=_int_range(0, MAX_SEED))
 threads_field = attrs.field(default=None, validator=_int_range(1, max_threads))
 
 
+def _one_of(*allowed):
+    """attrs validator: the value is one of ``allowed`` (an error names the field, the value and the choices)."""
+    def check(instance, attribute, value):
+        if not any(value == a and type(value) is type(a) for a in allowed):  # 1 is not True here
+            raise ConfigError(f"{type(instance).__name__}.{attribute.name} must be one of "
+                              f"{', '.join(repr(a) for a in allowed)}; got {value!r}")
+    return check
+
+
+def _count(instance, attribute, value):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(f"{type(instance).__name__}.{attribute.name} must be an integer >= 0, got {value!r}")
+
+
 options_field = attrs.field(factory=dict, converter=_options)
 
 
@@ -218,6 +232,11 @@ class TrainConfig:
     device: str = attrs.field(default="cpu", validator=_device)
     threads: int | None = threads_field
     runs_root: str = attrs.field(default="runs", validator=_path_text)
+    # speed options for GPU users (nasplug.train.Trainer checks them against the device)
+    amp: str | None = attrs.field(default=None, validator=_one_of(None, "bf16", "fp16"))
+    compile: bool = attrs.field(default=False, validator=_one_of(False, True))
+    num_workers: int = attrs.field(default=0, validator=_count)
+    pin_memory: bool | None = attrs.field(default=None, validator=_one_of(None, False, True))
 
     def to_dict(self) -> dict[str, Any]:
         return attrs.asdict(self)

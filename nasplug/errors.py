@@ -15,10 +15,10 @@ class NasplugError(Exception):
 class UnknownComponentError(NasplugError, KeyError):
     """A registry was asked for a name no installed plugin provides."""
 
-    def __init__(self, kind: str, name: str, known: dict[str, str]):
-        self.kind, self.name, self.known = kind, name, dict(known)
+    def __init__(self, kind: str, name: str, known: dict[str, str], hints: list[str] | tuple[str, ...] = ()):
+        self.kind, self.name, self.known, self.hints = kind, name, dict(known), list(hints)
         listing = ", ".join(f"{n} ({p})" for n, p in sorted(known.items())) or "none installed"
-        super().__init__(f"unknown {kind} {name!r}; known: {listing}")
+        super().__init__("; ".join([f"unknown {kind} {name!r}; known: {listing}", *self.hints]))
 
     def __str__(self) -> str:  # KeyError would otherwise quote the message
         return self.args[0]
@@ -33,6 +33,17 @@ class DuplicateComponentError(NasplugError):
             f"{kind} {name!r} is provided by more than one plugin: {' and '.join(providers)}; "
             "uninstall one of them or ask its author to rename the component"
         )
+
+
+class AmbiguousComponentError(DuplicateComponentError):
+    """A short name that several plugins register was used; its qualified forms would not be."""
+
+    def __init__(self, kind: str, name: str, providers: list[str]):
+        self.kind, self.name, self.providers = kind, name, list(providers)
+        self.qualified = [f"{p}:{name}" for p in self.providers]
+        NasplugError.__init__(
+            self, f"{kind} {name!r} is provided by more than one plugin; name the one you mean: "
+                  f"{' or '.join(self.qualified)}")
 
 
 class PluginLoadError(NasplugError):

@@ -2,9 +2,13 @@
 
 Each hook takes no arguments and returns a mapping from a component name to a
 factory (any callable: a class or a function).  The kernel calls every
-implementation, attributes each name to the plugin that returned it, and keeps
-the factories in :mod:`nasplug.registry`.  A factory is called with keyword
-arguments only (the user's options); the registry never inspects signatures.
+implementation, attributes each name to the distribution that returned it, and
+keeps the factories in :mod:`nasplug.registry`, where each is reachable by its
+short name and by its qualified name ``distribution:name``.  A factory is
+called with keyword arguments only (the user's options).  Before calling it
+the registry binds the options to the factory's signature, so an option the
+factory does not take is reported with the ones it does; a factory with
+``**kwargs`` opts out of that check and must reject unknown options itself.
 
 The kernel's own components (the ``darts`` and ``nb201`` spaces, the
 ``uniform`` sampler, the ``random`` strategy, the bundled datasets) are

@@ -22,19 +22,34 @@ class Pipeline:
     """
 
     def __init__(self, registry=None, run_dir: str | Path | None = None, callbacks: Iterable[Callback] = (),
-                 verbose: bool = False, overwrite: bool = False, **config: Any):
+                 verbose: bool = False, overwrite: bool = False, tensorboard: str | Path | None = None,
+                 **config: Any):
         self.registry = registry or registry_module.default_registry()
         self.config: SearchConfig = merged_config(config, self.registry)
         self.run_dir = run_dir
         self.callbacks = list(callbacks)
         self.verbose = verbose
         self.overwrite = overwrite
+        self.tensorboard = tensorboard  # a log directory: search events there, retraining's in its train/
         self.result: SearchResult | None = None
 
+    def _tensorboard(self, sub: str = ""):
+        if self.tensorboard is None:
+            return None
+        from nasplug.tensorboard import TensorBoardLogger
+
+        return TensorBoardLogger(Path(self.tensorboard) / sub if sub else self.tensorboard)
+
     def search(self) -> SearchResult:
-        run = SearchRun(self.config, self.registry, self.run_dir, self.callbacks, self.verbose,
-                        overwrite=self.overwrite)
-        self.result = run.run()
+        board = self._tensorboard()
+        callbacks = self.callbacks + ([board] if board is not None else [])
+        try:
+            run = SearchRun(self.config, self.registry, self.run_dir, callbacks, self.verbose,
+                            overwrite=self.overwrite)
+            self.result = run.run()
+        finally:
+            if board is not None:
+                board.finish(self.result)
         return self.result
 
     def train(self, genotype: Any = None, **train_config: Any) -> TrainResult:
@@ -49,4 +64,10 @@ class Pipeline:
         fields = {"data": self.config.data, "data_options": self.config.data_options,
                   "device": self.config.device, "threads": self.config.threads, "seed": self.config.seed, "runs_root": self.config.runs_root}
         fields.update(train_config)
-        return train(genotype, TrainConfig.from_dict(fields), self.registry, verbose=self.verbose)
+        board = self._tensorboard("train")
+        try:
+            return train(genotype, TrainConfig.from_dict(fields), self.registry, verbose=self.verbose,
+                         callbacks=[board] if board is not None else ())
+        finally:
+            if board is not None:
+                board.close()

@@ -7,22 +7,27 @@ Usage mirrors torchvision's ``get_model``/``list_models``::
     registry.names("sampler")  # ['gumbel', 'mixture', 'uniform', ...]
 
 Each hook implementation is called separately so that a name can be traced to
-the plugin that provides it, a hook that raises is reported against its
-plugin, and a name claimed twice is an error that names both claimants
-(raised when that name is asked for, so the rest of the registry works).
+the plugin that provides it and a hook that raises is reported against its
+plugin.  A short name claimed by two plugins stays usable through its
+qualified forms (``nasplug-gdas:gumbel``); asking for the bare short name is
+the one error, and it names both qualified forms.
 """
 
 from __future__ import annotations
 
 import inspect
+import re
 import threading
 from typing import Any, Callable, Iterable
 
 import attrs
 
-from nasplug.errors import (ConfigError, DuplicateComponentError, NasplugError, PluginLoadError,
-                            UnknownComponentError)
+from nasplug.errors import AmbiguousComponentError, ConfigError, NasplugError, PluginLoadError, UnknownComponentError
+from nasplug.first_party import providers_of
 from nasplug.plugins import LoadedPlugins, load_plugins
+
+#: separates a distribution from a component name: ``nasplug-gdas:gumbel``
+QUALIFIER = ":"
 
 #: kind -> (hook name, human name used in messages)
 KINDS: dict[str, tuple[str, str]] = {
@@ -38,6 +43,17 @@ KINDS: dict[str, tuple[str, str]] = {
 }
 
 
+def canonical(distribution: str) -> str:
+    """A distribution name as PEP 503 compares them (``nasplug_gdas`` is ``nasplug-gdas``)."""
+    return re.sub(r"[-_.]+", "-", distribution).lower()
+
+
+def split_qualified(name: str) -> tuple[str | None, str]:
+    """``"nasplug-gdas:gumbel"`` -> ``("nasplug-gdas", "gumbel")``; a short name -> ``(None, name)``."""
+    distribution, sep, short = name.partition(QUALIFIER)
+    return (distribution, short) if sep else (None, name)
+
+
 @attrs.frozen
 class Entry:
     """One registered component."""
@@ -47,15 +63,25 @@ class Entry:
     factory: Callable[..., Any]
     plugin: str
 
+    @property
+    def qualified(self) -> str:
+        """``distribution:name``, the form that stays unique when another plugin reuses the short name."""
+        return f"{self.plugin}{QUALIFIER}{self.name}"
+
 
 class Registry:
-    """Every component of every loaded plugin, by kind and name."""
+    """Every component of every loaded plugin, by kind and name.
+
+    A name may be asked for short (``gumbel``) or qualified by the
+    distribution that provides it (``nasplug-gdas:gumbel``).  When two
+    plugins register the same short name both stay usable by their
+    qualified names; only the short name is refused, as ambiguous.
+    """
 
     def __init__(self, loaded: LoadedPlugins):
         self.loaded = loaded
         self.errors: list[Exception] = list(loaded.errors)
-        self._entries: dict[str, dict[str, Entry]] = {kind: {} for kind in KINDS}
-        self._conflicts: dict[tuple[str, str], list[str]] = {}
+        self._entries: dict[str, dict[str, list[Entry]]] = {kind: {} for kind in KINDS}
         for kind, (hook_name, _) in KINDS.items():
             for impl in getattr(loaded.manager.hook, hook_name).get_hookimpls():
                 plugin = self._plugin_label(impl.plugin_name)
@@ -68,44 +94,67 @@ class Registry:
                     )
                     continue
                 for name, factory in provided.items():
-                    self._add(Entry(kind, str(name), factory, plugin))
+                    entry = Entry(kind, str(name), factory, plugin)
+                    self._entries[kind].setdefault(entry.name, []).append(entry)
 
     def _plugin_label(self, plugin_name: str) -> str:
         info = self.loaded.plugins.get(plugin_name)
         return info.distribution if info else plugin_name
 
-    def _add(self, entry: Entry) -> None:
-        key = (entry.kind, entry.name)
-        existing = self._entries[entry.kind].get(entry.name)
-        if key in self._conflicts:
-            self._conflicts[key].append(entry.plugin)
-        elif existing is not None:
-            self._conflicts[key] = [existing.plugin, entry.plugin]
-            self.errors.append(DuplicateComponentError(KINDS[entry.kind][1], entry.name, self._conflicts[key]))
-        else:
-            self._entries[entry.kind][entry.name] = entry
-
     def _check_kind(self, kind: str) -> None:
         if kind not in KINDS:
             raise UnknownComponentError("component kind", kind, {k: "nasplug" for k in KINDS})
 
+    def clashes(self) -> list[AmbiguousComponentError]:
+        """Every short name registered by more than one plugin (each usable by its qualified names)."""
+        return [AmbiguousComponentError(KINDS[kind][1], name, [e.plugin for e in found])
+                for kind in KINDS for name, found in sorted(self._entries[kind].items()) if len(found) > 1]
+
+    def is_ambiguous(self, kind: str, name: str) -> bool:
+        return len(self._entries[kind].get(name, ())) > 1
+
     def names(self, kind: str) -> list[str]:
-        """Sorted names of the usable components of ``kind``."""
+        """Sorted names of the components of ``kind``: short where unique, qualified where two plugins share one."""
         self._check_kind(kind)
-        return sorted(n for n in self._entries[kind] if (kind, n) not in self._conflicts)
+        return sorted(e.name if len(found) == 1 else e.qualified
+                      for found in self._entries[kind].values() for e in found)
 
     def entries(self, kind: str) -> list[Entry]:
-        return [self._entries[kind][n] for n in self.names(kind)]
+        """Every component of ``kind``, ambiguous short names included."""
+        self._check_kind(kind)
+        return sorted((e for found in self._entries[kind].values() for e in found), key=lambda e: e.qualified)
 
     def entry(self, kind: str, name: str) -> Entry:
+        """The component ``name`` (short or ``distribution:name``) of ``kind``."""
         self._check_kind(kind)
-        if (kind, name) in self._conflicts:
-            raise DuplicateComponentError(KINDS[kind][1], name, self._conflicts[(kind, name)])
-        try:
-            return self._entries[kind][name]
-        except KeyError:
-            known = {e.name: e.plugin for e in self.entries(kind)}
-            raise UnknownComponentError(KINDS[kind][1], name, known) from None
+        distribution, short = split_qualified(name)
+        found = self._entries[kind].get(short, [])
+        if distribution is not None:
+            found = [e for e in found if canonical(e.plugin) == canonical(distribution)]
+        if len(found) == 1:
+            return found[0]
+        if found:
+            raise AmbiguousComponentError(KINDS[kind][1], name, [e.plugin for e in found])
+        known = {e.name if not self.is_ambiguous(kind, e.name) else e.qualified: e.plugin for e in self.entries(kind)}
+        raise UnknownComponentError(KINDS[kind][1], name, known, self._unknown_hints(kind, distribution, short))
+
+    def _unknown_hints(self, kind: str, distribution: str | None, short: str) -> list[str]:
+        """Why a name may be missing: the first-party package that has it, plugins that failed to load."""
+        failed = {canonical(e.plugin): e for e in self.errors if isinstance(e, PluginLoadError)}
+        hints = []
+        providers = providers_of(kind, short)
+        if distribution is not None:
+            providers = [p for p in providers if canonical(p) == canonical(distribution)]
+        for provider in providers:
+            if canonical(provider) in failed:
+                hints.append(f"{short} is in {provider}, which is installed but failed to load: "
+                             f"{failed.pop(canonical(provider))}")
+            elif canonical(provider) not in {canonical(p.distribution) for p in self.loaded.plugins.values()}:
+                hints.append(f"{short} is in {provider}: pip install {provider}")
+        if failed:
+            hints.append("plugins that failed to load may provide it: "
+                         + "; ".join(str(e) for e in failed.values()) + " (see `nasplug plugins`)")
+        return hints
 
     def factory(self, kind: str, name: str) -> Callable[..., Any]:
         return self.entry(kind, name).factory
@@ -148,8 +197,7 @@ class Registry:
         """What one plugin provides, by kind (for ``nasplug plugins``)."""
         out: dict[str, list[str]] = {}
         for kind in KINDS:
-            names = [e.name for e in self._entries[kind].values() if e.plugin == plugin]
-            names += [n for (k, n), ps in self._conflicts.items() if k == kind and plugin in ps[1:]]
+            names = [e.name for e in self.entries(kind) if e.plugin == plugin]
             if names:
                 out[kind] = sorted(names)
         return out

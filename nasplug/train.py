@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
-import sys
 import time
 import weakref
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import attrs
 import torch
@@ -24,12 +24,16 @@ from nasplug.divergence import DivergenceError, is_finite
 from nasplug.errors import ConfigError, GenotypeError, NasplugError, RunDirError
 from nasplug.memory import check_fits
 from nasplug.metrics import count_macs, count_parameters
+from nasplug.progress import progress
 from nasplug.rundir import (CHECKPOINT, CONFIG, GENOTYPE, METRICS, PREVIOUS_CHECKPOINT, RESULT, append_jsonl,
                             atomic_write_json, json_text, new_run_dir, read_json, sync_jsonl, write_json_if_changed)
 from nasplug.runlock import claim_run_dir
+from nasplug.speedups import autocast, autocast_dtype, compiled, grad_scaler, loader_options
 
 #: files a retraining run writes; ``overwrite`` removes them first
 TRAIN_FILES = (CONFIG, METRICS, CHECKPOINT, PREVIOUS_CHECKPOINT, RESULT)
+
+logger = logging.getLogger(__name__)
 
 
 @attrs.frozen(eq=False)
@@ -95,12 +99,15 @@ class Trainer:
 
     def __init__(self, record: Mapping[str, Any], config: TrainConfig, registry=None,
                  run_dir: str | Path | None = None, verbose: bool = False, write_files: bool = True,
-                 overwrite: bool = False):
+                 overwrite: bool = False, callbacks: Iterable[Callable[["Trainer", str], None]] = ()):
         self.registry = registry or registry_module.default_registry()
+        self.callbacks = list(callbacks)  # called as callback(trainer, "epoch") after each epoch (TensorBoard)
         self.config = cfg = config
         self.record = dict(record)
         self.verbose = verbose
         self.device = resolve_device(cfg.device)
+        self.amp_dtype = autocast_dtype(cfg.amp, self.device)  # checked before anything is built
+        loading = loader_options(cfg.num_workers, cfg.pin_memory, self.device)
         apply_threads(cfg.threads)
         torch.manual_seed(cfg.seed)
         search_space = self.registry.get("space", record["space"], **record.get("space_options", {}))
@@ -120,13 +127,15 @@ class Trainer:
                    self.device, f"{record['space']} child network", child_options)
         self.model = self.space.build_child(self.genotype, self.data.input_shape, self.data.num_classes,
                                             auxiliary=cfg.auxiliary_weight > 0).to(self.device)
+        self.net = compiled(self.model, cfg.compile)  # trains; self.model holds the weights checkpoints save
+        self.scaler = grad_scaler(self.amp_dtype)
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
                                          weight_decay=cfg.weight_decay)
         if len(train_set) < cfg.batch_size:
             raise ConfigError(f"batch size {cfg.batch_size} exceeds the {len(train_set)} training examples")
         self.train_loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True, drop_last=True,
-                                       generator=torch.Generator())
-        self.test_loader = DataLoader(self.data.test, batch_size=256, shuffle=False)
+                                       generator=torch.Generator(), **loading)
+        self.test_loader = DataLoader(self.data.test, batch_size=256, shuffle=False, **loading)
         self.epoch = 0
         self.history: list[dict[str, Any]] = []
         self.run_dir = None
@@ -139,7 +148,13 @@ class Trainer:
 
     def config_record(self) -> dict[str, Any]:
         """What ``config.json`` of a retraining run holds: enough for ``nasplug resume`` to rebuild it."""
-        return {"train": self.config.to_dict(), "genotype": self.record}
+        return {"train": self.config.to_dict(), "genotype": self.record, "provenance": self.provenance()}
+
+    def provenance(self) -> dict[str, Any]:
+        """Versions, host and device this retraining runs on (recorded in config.json and result.json)."""
+        from nasplug.provenance import provenance
+
+        return provenance(self.registry, self.config.device)
 
     def _claim(self, run_dir: Path, fresh: bool, overwrite: bool = False) -> None:
         self._lock = claim_run_dir(run_dir, fresh, overwrite, TRAIN_FILES)
@@ -192,35 +207,48 @@ class Trainer:
         self.train_loader.generator.manual_seed(cfg.seed * 1_000_003 + self.epoch)
         self.model.train()
         loss_sum, correct, total = 0.0, 0, 0
+        bar = progress(len(self.train_loader), f"train epoch {self.epoch + 1}/{cfg.epochs}", log=logger,
+                       enabled=self.verbose)
         for step, (x, y) in enumerate(self.train_loader):
             signals.check(self.epoch, step, self.run_dir)
-            x, y = x.to(self.device), y.to(self.device)
+            x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
             self.optimizer.zero_grad(set_to_none=True)
-            logits = self.model(x)
-            loss = F.cross_entropy(logits, y)
-            aux = getattr(self.model, "aux_logits", None)
-            if aux is not None and cfg.auxiliary_weight > 0:
-                loss = loss + cfg.auxiliary_weight * F.cross_entropy(aux, y)
+            with autocast(self.device, self.amp_dtype):
+                logits = self.net(x)
+                loss = F.cross_entropy(logits, y)
+                aux = getattr(self.model, "aux_logits", None)
+                if aux is not None and cfg.auxiliary_weight > 0:
+                    loss = loss + cfg.auxiliary_weight * F.cross_entropy(aux, y)
             value = loss.item()
             if not is_finite(value):
                 raise DivergenceError("training loss", value, self.epoch, step,
                                       str(self.run_dir / CHECKPOINT) if self.run_dir is not None else None)
-            loss.backward()
-            if cfg.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
-            self.optimizer.step()
+            if self.scaler is None:
+                loss.backward()
+                if cfg.grad_clip > 0:
+                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+                self.optimizer.step()
+            else:  # float16: scale the loss so small gradients survive, unscale before clipping
+                self.scaler.scale(loss).backward()
+                if cfg.grad_clip > 0:
+                    self.scaler.unscale_(self.optimizer)
+                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
             loss_sum += value * len(y)
             correct += int((logits.argmax(1) == y).sum())
             total += len(y)
+            bar.update(1, loss=loss_sum / total, acc=correct / total)
+        bar.close()
         test_loss, test_acc = evaluate(self.model, self.test_loader, self.device)
         record = {"epoch": self.epoch, "lr": lr, "train_loss": loss_sum / total, "train_acc": correct / total,
                   "test_loss": test_loss, "test_acc": test_acc, "seconds": time.time() - started}
         self.history.append(record)
         self.epoch += 1
-        if self.verbose:
-            print(f"epoch {self.epoch}/{cfg.epochs} | train loss {record['train_loss']:.3f} acc "
-                  f"{record['train_acc']:.3f} | test acc {test_acc:.4f} | {record['seconds']:.1f}s",
-                  file=sys.stderr, flush=True)
+        logger.info(f"epoch {self.epoch}/{cfg.epochs} | train loss {record['train_loss']:.3f} acc "
+                    f"{record['train_acc']:.3f} | test acc {test_acc:.4f} | {record['seconds']:.1f}s")
+        for callback in self.callbacks:
+            callback(self, "epoch")
         return record
 
     def state_dict(self) -> dict[str, Any]:
@@ -255,7 +283,8 @@ class Trainer:
             genotype=str(self.genotype),
         )
         if self.run_dir is not None:
-            write_json_if_changed(self.run_dir / RESULT, result.to_dict(), "the result")
+            write_json_if_changed(self.run_dir / RESULT, {**result.to_dict(), "provenance": self.provenance()},
+                                  "the result")
         if self._lock is not None:
             self._lock.release()
         return result
@@ -271,11 +300,13 @@ def is_training_run(run_dir: Path) -> bool:
 
 
 def train(source, config: TrainConfig | None = None, registry=None, run_dir=None, verbose: bool = False,
-          write_files: bool = True, overwrite: bool = False) -> TrainResult:
+          write_files: bool = True, overwrite: bool = False,
+          callbacks: Iterable[Callable[[Trainer, str], None]] = ()) -> TrainResult:
     """Retrain ``source`` (a genotype record, JSON path, run directory or registered name)."""
     record = load_genotype_record(source, registry)
     try:
-        trainer = Trainer(record, config or TrainConfig(), registry, run_dir, verbose, write_files, overwrite)
+        trainer = Trainer(record, config or TrainConfig(), registry, run_dir, verbose, write_files, overwrite,
+                          callbacks)
     except GenotypeError as exc:
         if isinstance(source, (str, Path)) and Path(source).exists():  # name the file the record came from
             path = Path(source) / GENOTYPE if Path(source).is_dir() else Path(source)

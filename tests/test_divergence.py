@@ -92,4 +92,4 @@ def test_non_finite_numbers_are_written_as_null():
 
 def test_on_nonfinite_is_validated_and_reachable_from_the_cli(capsys):
     assert main(["search", "--on-nonfinite", "sometimes"]) == 2
-    assert "on_nonfinite must be one of stop, skip, got 'sometimes'" in capsys.readouterr().err
+    assert "on_nonfinite must be one of 'stop', 'skip'; got 'sometimes'" in capsys.readouterr().err

@@ -100,3 +100,40 @@ def test_derive_takes_argmax_including_none():
     g = space.derive(probs)
     assert g.ops[0] == "none"
     assert g.ops[EDGES.index((2, 3))] == "nor_conv_3x3"
+
+
+def _cell_batch_norms(net):
+    return [m for layer in net.layers if not hasattr(layer, "downsample")
+            for m in layer.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+
+
+def test_supernet_cells_have_no_affine_bn_and_no_running_stats_by_default():
+    """The authors' NB201 search cell: affine=False, track_running_stats off (GDAS.py, BN=0)."""
+    net = NB201Space(C=4, N=1).build_supernet((3, 8, 8), 10)
+    norms = _cell_batch_norms(net)
+    assert norms and all(not bn.affine and not bn.track_running_stats for bn in norms)
+    # a cell normalises with batch statistics in eval mode too: no running averages mixing all paths
+    space = NB201Space(C=4, N=1)
+    cell = net.layers[0]
+    x = torch.randn(4, 4, 8, 8) * 3 + 1
+    sel = space.selections({d.name: 3 for d in space.decisions})  # nor_conv_3x3 everywhere
+    cell.train()
+    train_out = cell(x, sel)
+    cell.eval()
+    assert torch.allclose(cell(x, sel), train_out, atol=1e-5)
+
+
+def test_supernet_bn_options_and_child_keep_full_bn():
+    space = NB201Space(C=4, N=1, affine=True, track_running_stats=True)
+    norms = _cell_batch_norms(space.build_supernet((3, 8, 8), 10))
+    assert all(bn.affine and bn.track_running_stats for bn in norms)
+    child = NB201Space(C=4, N=1).build_child(NB201Genotype.from_string(KNOWN[0]), (3, 8, 8), 10)
+    child_norms = [m for m in child.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert all(bn.affine and bn.track_running_stats for bn in child_norms)
+
+
+def test_bn_options_reject_non_bools():
+    from nasplug.errors import ConfigError
+
+    with pytest.raises((TypeError, ConfigError), match="affine"):
+        NB201Space(C=4, N=1, affine="yes")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import logging
 import math
 import weakref
 import sys
@@ -35,14 +36,17 @@ from nasplug.errors import ConfigError, NasplugError, RunDirError
 from nasplug import signals
 from nasplug.checkpoint import load_checkpoint, save_checkpoint
 from nasplug.divergence import DivergenceError, first_nonfinite_tensor, gradient_norm, is_finite
+from nasplug.progress import progress
 from nasplug.rundir import (CHECKPOINT, CONFIG, GENOTYPE, METRICS, PREVIOUS_CHECKPOINT, RESULT, append_jsonl,
                             atomic_write_json, json_text, new_run_dir, read_json, read_jsonl, sync_jsonl,
                             write_json_if_changed)
 from nasplug.runlock import claim_run_dir
-from nasplug.search.spec import StrategySpec
+from nasplug.provenance import provenance
+from nasplug.search.compose import check_versions, compose, split_record, strategy_spec
 from nasplug.spaces.base import Genotype, SearchSpace
 
 Callback = Callable[["SearchRun", str], None]
+logger = logging.getLogger(__name__)
 
 
 @attrs.define
@@ -95,21 +99,12 @@ def accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
     return float((logits.argmax(dim=1) == y).float().mean())
 
 
-def strategy_spec(name: str, registry) -> StrategySpec:
-    """The preset registered as ``name`` (a StrategySpec, or a callable returning one)."""
-    spec = registry.factory("strategy", name)
-    if not isinstance(spec, StrategySpec):
-        spec = spec()
-    if not isinstance(spec, StrategySpec):
-        raise NasplugError(f"strategy {name!r} did not produce a StrategySpec (got {type(spec).__name__})")
-    return spec
-
-
 def merged_config(user: Mapping[str, Any], registry=None) -> SearchConfig:
     """Defaults < the strategy preset's defaults < what the user set."""
     registry = registry or registry_module.default_registry()
-    spec = strategy_spec(SearchConfig.from_dict(user).strategy, registry)
-    merged = dict(spec.defaults)
+    base = SearchConfig.from_dict(user)
+    spec = strategy_spec(base.strategy, registry)
+    merged = spec.defaults_for(base.space)
     merged.update(user)
     return SearchConfig.from_dict(merged)
 
@@ -121,8 +116,11 @@ class SearchRun:
                  callbacks: Iterable[Callback] = (), verbose: bool = False, write_files: bool = True,
                  overwrite: bool = False):
         self.registry = registry or registry_module.default_registry()
-        self.spec = strategy_spec(config.strategy, self.registry)
+        # names, options and capabilities are settled before anything is built or written
+        self.composition = compose(config, self.registry)
+        self.spec = self.composition.spec
         self.config = cfg = config
+        parts = self.composition.config
         self.callbacks = list(callbacks)
         self.verbose = verbose
         self.device = resolve_device(cfg.device)
@@ -138,11 +136,9 @@ class SearchRun:
         self.supernet = self.space.build_supernet(self.data.input_shape, self.data.num_classes).to(self.device)
         self.arch = ArchParameters(self.space.decisions, cfg.arch_init_std, self.generator).to(self.device)
 
-        self.sampler: Sampler = self.registry.get(
-            "sampler", cfg.sampler or self.spec.sampler, **{**self.spec.sampler_options, **cfg.sampler_options})
-        self.optimizer: ArchOptimizer = self.registry.get(
-            "arch_optimizer", cfg.arch_optimizer or self.spec.arch_optimizer,
-            **{**self.spec.optimizer_options, **cfg.optimizer_options})
+        self.sampler: Sampler = self.registry.get("sampler", parts.sampler, **parts.sampler_options)
+        self.optimizer: ArchOptimizer = self.registry.get("arch_optimizer", parts.arch_optimizer,
+                                                          **parts.optimizer_options)
         self.latency_model: LatencyModel | None = None
         self.reward: Reward | None = None
         self._build_cost_parts()
@@ -174,7 +170,8 @@ class SearchRun:
             label = f"{cfg.space}-{cfg.strategy}-seed{cfg.seed}"
             self._claim(Path(run_dir) if run_dir is not None else new_run_dir(cfg.runs_root, label),
                         fresh=True, overwrite=overwrite)
-            atomic_write_json(self.run_dir / CONFIG, cfg.to_dict(), "the configuration")
+            atomic_write_json(self.run_dir / CONFIG, self.composition.record(self.registry, self.provenance()),
+                              "the configuration")
 
     def _claim(self, run_dir: Path, fresh: bool, overwrite: bool = False) -> None:
         """Own ``run_dir`` (an exclusive lock until :meth:`release` or this object is collected)."""
@@ -188,17 +185,15 @@ class SearchRun:
             self._lock.release()
 
     # -- construction helpers --------------------------------------------
+    def provenance(self) -> dict[str, Any]:
+        """Versions, host and device this run is made on (recorded in config.json and result.json)."""
+        return provenance(self.registry, self.config.device)
+
     def _build_cost_parts(self) -> None:
-        cfg = self.config
-        if cfg.latency_target is None:
-            check_cost_parts_unused(cfg, self.spec, self.registry)
-        reward_name = cfg.reward or (self.spec.reward if cfg.latency_target is not None else None)
-        model_name = cfg.latency_model or self.spec.latency_model
-        if cfg.latency_target is not None and reward_name is None:
-            raise ConfigError("latency_target is set but no reward is chosen; pass reward= (e.g. 'absolute')")
+        cfg = self.composition.config  # compose() decided whether a reward applies and which cost model
+        reward_name, model_name = cfg.reward, cfg.latency_model
         if reward_name is None:
             return
-        model_name = model_name or "flops"
         self.latency_model = self.registry.get("latency_model", model_name, **cfg.latency_options)
         self.latency_model.prepare(self.space, self.data.input_shape, self.data.num_classes)
         options = dict(cfg.reward_options)
@@ -383,6 +378,8 @@ class SearchRun:
         self._shuffle(epoch)
         sums: dict[str, float] = {}
         steps = 0
+        self._bar = progress(self.state.steps_per_epoch, f"epoch {epoch + 1}/{self.state.epochs}", log=logger,
+                             enabled=self.verbose)
         pairs = zip(self.batches(self.train_loader), self._cycle(self.valid_loader))
         self.skipped_steps = 0
         for step, (train_batch, valid_batch) in enumerate(pairs):
@@ -427,8 +424,7 @@ class SearchRun:
         self.history.append(record)
         self.state.epoch = epoch + 1
         self.state.step_in_epoch = 0
-        if self.verbose:
-            self._epoch_line(record)
+        self._epoch_line(record)
         return record
 
     def _cycle(self, loader: DataLoader):
@@ -437,24 +433,18 @@ class SearchRun:
             yield from self.batches(loader)
 
     def _progress(self, step: int, sums: dict[str, float], steps: int) -> None:
-        width = 20
-        done = int(width * step / max(1, self.state.steps_per_epoch))
-        loss = sums.get("train_loss", 0.0) / max(1, steps)
-        acc = sums.get("train_acc", 0.0) / max(1, steps)
-        if sys.stderr.isatty():
-            sys.stderr.write(f"\repoch {self.state.epoch + 1}/{self.state.epochs} [{'#' * done}{'.' * (width - done)}] "
-                             f"loss {loss:.3f} acc {acc:.3f}")
-            sys.stderr.flush()
+        self._bar.update(1, loss=sums.get("train_loss", 0.0) / max(1, steps),
+                         acc=sums.get("train_acc", 0.0) / max(1, steps))
 
     def _epoch_line(self, record: dict[str, Any]) -> None:
-        if sys.stderr.isatty():
-            sys.stderr.write("\r")
+        """The epoch's summary, at INFO on ``nasplug.search.run`` (the CLI shows it; a library user routes it)."""
+        self._bar.close()
         parts = [f"epoch {record['epoch'] + 1}/{self.state.epochs}",
                  f"train loss {record.get('train_loss', float('nan')):.3f} acc {record.get('train_acc', float('nan')):.3f}"]
         if "derived_valid_acc" in record:
             parts.append(f"derived valid acc {record['derived_valid_acc']:.3f}")
         parts.append(f"{record['seconds']:.1f}s")
-        print(" | ".join(parts), file=sys.stderr, flush=True)
+        logger.info(" | ".join(parts))
 
     def run(self) -> SearchResult:
         """Run (or continue) the search to the end and return its result."""
@@ -474,7 +464,8 @@ class SearchRun:
             record = result.genotype_record()
             write_json_if_changed(self.run_dir / GENOTYPE, record, "the genotype")
             write_json_if_changed(self.run_dir / RESULT, {"genotype": record, "benchmark": scores,
-                                                          "history": self.history, "epochs": len(self.history)},
+                                                          "history": self.history, "epochs": len(self.history),
+                                                          "provenance": self.provenance()},
                                   "the result")
         self.release()
         return result
@@ -494,7 +485,7 @@ class SearchRun:
             "history": self.history,
             "finished": self.finished,
             "final": None if self.final is None else self.final.to_json(),
-            "config": config_fingerprint(self.config),
+            "config": config_fingerprint(self.composition.config),
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -531,14 +522,19 @@ class SearchRun:
 
     @classmethod
     def resume(cls, run_dir: str | Path, registry=None, callbacks: Iterable[Callback] = (),
-               verbose: bool = False, from_previous: bool = False) -> "SearchRun":
+               verbose: bool = False, from_previous: bool = False, strict: bool = False) -> "SearchRun":
         """Rebuild a run from its directory and load its last checkpoint (``checkpoint.prev.pt`` if asked).
+
+        A plugin, the kernel or torch that changed version since the run
+        started is reported (refused with ``strict``).
 
         Nothing is rewritten that already holds the right content: resuming a
         finished run from a read-only copy works.
         """
         run_dir = Path(run_dir)
-        config = load_search_config(run_dir)
+        config, record = load_search_config(run_dir)
+        registry = registry or registry_module.default_registry()
+        check_versions(record, registry, config.device, strict)
         run = cls(config, registry=registry, callbacks=callbacks, verbose=verbose, write_files=False)
         run._claim(run_dir, fresh=False)
         checkpoint = run_dir / (PREVIOUS_CHECKPOINT if from_previous else CHECKPOINT)
@@ -557,7 +553,7 @@ class SearchRun:
     def load_checkpoint_file(self, path: Path) -> None:
         """Load ``path`` into this run; damage, another run's file or a wrong layout is a one-line error."""
         state = load_checkpoint(path, map_location=self.device)
-        recorded, current = state.get("config"), config_fingerprint(self.config)
+        recorded, current = state.get("config"), config_fingerprint(self.composition.config)
         # fields both know (a config written by an older nasplug lacks newer fields)
         differ = sorted(k for k in set(recorded or {}) & set(current) if recorded[k] != current[k])
         if differ:
@@ -573,28 +569,6 @@ class SearchRun:
                               f"{first})") from None
         if not 0 <= self.state.epoch <= self.config.epochs:
             raise RunDirError(f"{path}: records epoch {self.state.epoch}, outside 0..{self.config.epochs}")
-
-
-def check_cost_parts_unused(cfg: SearchConfig, spec: StrategySpec, registry) -> None:
-    """Without a latency target no reward or latency model runs: every name or option given for them is an error.
-
-    Unknown names are reported as such; known ones, and options, say what is
-    missing, so ``--latency-model bogus`` or ``--reward-option beta=abc`` is
-    never silently ignored, and a preset whose reward needs a target
-    (``tunas``) is not silently downgraded to a plain search.
-    """
-    for kind, name in (("reward", cfg.reward), ("latency_model", cfg.latency_model)):
-        if name is not None:
-            registry.entry(kind, name)  # an unknown name: the registry's error, listing the known ones
-    given = [f"{field}={value!r}" for field, value in (
-        ("reward", cfg.reward), ("latency_model", cfg.latency_model), ("reward_options", cfg.reward_options),
-        ("latency_options", cfg.latency_options)) if value]
-    if given:
-        raise ConfigError(f"{', '.join(given)} given, but no latency target: a reward and latency model only run "
-                          "with --latency-target T0 (latency_target=T0)")
-    if spec.reward is not None:
-        raise ConfigError(f"strategy {cfg.strategy!r} optimises a latency reward ({spec.reward!r}) and needs "
-                          "--latency-target T0 (latency_target=T0); it was not given")
 
 
 #: files a search writes; ``overwrite`` removes them before a new run starts in the same directory
@@ -615,8 +589,9 @@ def read_jsonl_rows(path: Path) -> list[Any]:
         return [None]
 
 
-def load_search_config(run_dir: Path) -> SearchConfig:
-    """The SearchConfig in ``run_dir/config.json``; every kind of damage is a one-line error naming it."""
+def load_search_config(run_dir: Path) -> tuple[SearchConfig, dict[str, Any]]:
+    """The SearchConfig in ``run_dir/config.json`` and the record beside it (components, versions);
+    every kind of damage is a one-line error naming it."""
     path = run_dir / CONFIG
     if not run_dir.is_dir():
         raise RunDirError(f"{run_dir}: no such run directory")
@@ -626,6 +601,6 @@ def load_search_config(run_dir: Path) -> SearchConfig:
     if "train" in data and "genotype" in data:
         raise RunDirError(f"{path}: this is a retraining run, not a search")
     try:
-        return SearchConfig.from_dict(data)
+        return split_record(data)
     except NasplugError as exc:
         raise RunDirError(f"{path}: not a valid search configuration: {exc}") from None

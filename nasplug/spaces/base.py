@@ -58,6 +58,10 @@ class SearchSpace(abc.ABC):
 
     #: the registry name; set by each space class.
     name: str = ""
+    #: small options for the conformance kit (:mod:`nasplug.testing`); set a dict in each space class
+    test_options: dict = {}
+    #: the (C, H, W) input the kit feeds supernets and children; None for a space whose networks take no images
+    test_input_shape: tuple[int, int, int] | None = (1, 8, 8)
 
     @property
     @abc.abstractmethod

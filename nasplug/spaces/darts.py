@@ -303,6 +303,8 @@ class DartsSpace(SearchSpace):
     """The DARTS/GDAS CNN cell space; defaults are the papers' search settings (C=16, 8 cells, B=4)."""
 
     name = "darts"
+    #: small options for the conformance kit (nasplug.testing): builds and runs in milliseconds
+    test_options = {"C": 4, "layers": 3, "steps": 2}
     C: int = attrs.field(default=16, validator=positive_int)
     # sane maxima on cell counts: past them construction alone takes minutes (sizes are checked by memory)
     layers: int = attrs.field(default=8, validator=int_in_range(1, 200))

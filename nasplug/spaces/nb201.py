@@ -84,11 +84,12 @@ class NB201Genotype(Genotype):
 class _Cell(nn.Module):
     """A NAS-Bench-201 cell; ``selections`` None means a fixed child (one op per edge)."""
 
-    def __init__(self, C: int, ops_per_edge: Sequence[Sequence[str]], affine: bool):
+    def __init__(self, C: int, ops_per_edge: Sequence[Sequence[str]], affine: bool, track_running_stats: bool = True):
         super().__init__()
         self.edges = nn.ModuleDict()
         for (src, dst), names in zip(EDGES, ops_per_edge):
-            self.edges[edge_name(src, dst)] = nn.ModuleList(nb201_op(n, C, affine) for n in names)
+            self.edges[edge_name(src, dst)] = nn.ModuleList(nb201_op(n, C, affine, track_running_stats)
+                                                            for n in names)
 
     def forward(self, x, selections: Mapping[str, Selection] | None = None):
         nodes = [x]
@@ -124,7 +125,7 @@ class NB201Network(Supernet):
     """The macro skeleton around cells; a supernet when every edge holds all ops."""
 
     def __init__(self, C: int, N: int, in_channels: int, num_classes: int,
-                 ops_per_edge: Sequence[Sequence[str]], affine: bool):
+                 ops_per_edge: Sequence[Sequence[str]], affine: bool, track_running_stats: bool = True):
         super().__init__()
         self.stem = nn.Sequential(nn.Conv2d(in_channels, C, 3, padding=1, bias=False), nn.BatchNorm2d(C))
         layers: list[nn.Module] = []
@@ -133,7 +134,7 @@ class NB201Network(Supernet):
             if stage > 0:
                 layers.append(ResidualReduction(channels, channels * 2))
                 channels *= 2
-            layers.extend(_Cell(channels, ops_per_edge, affine) for _ in range(N))
+            layers.extend(_Cell(channels, ops_per_edge, affine, track_running_stats) for _ in range(N))
         self.layers = nn.ModuleList(layers)
         self.lastact = nn.Sequential(nn.BatchNorm2d(channels), nn.ReLU(inplace=False))
         self.pool = nn.AdaptiveAvgPool2d(1)
@@ -162,19 +163,40 @@ class NB201Space(SearchSpace):
 
     ``C`` and ``N`` default to the benchmark's 16 and 5; small values make
     CPU searches on small data quick.
+
+    ``affine`` and ``track_running_stats`` set the batch norm of the ops
+    inside the *supernet's* cells (a retrained child always has both).  The
+    defaults are the authors' NAS-Bench-201 search code
+    (D-X-Y/AutoDL-Projects, ``exps/NAS-Bench-201-algos/GDAS.py``, the same in
+    ``DARTS-V1.py``/``RANDOM-NAS.py``: ``"affine": False,
+    "track_running_stats": bool(xargs.track_running_stats)``, with
+    ``scripts-search/algos/GDAS.sh`` passing ``--track_running_stats ${BN}``;
+    BN=0 here, BN=1 is what the older ``RANDOM-NAS.sh``/``DARTS-V1.sh``
+    pass, so ``track_running_stats=True`` reproduces those): no
+    learnable BN scale inside the cells, so only the architecture weights
+    decide how much an op contributes, and no running statistics, so a cell
+    is always normalised with its own batch statistics -- a supernet's
+    running averages mix every path and describe none of them.  The stem,
+    the residual reductions and the last BN keep both, as in the authors'
+    ``TinyNetworkGDAS``/``TinyNetworkRANDOM``.
     """
 
     name = "nb201"
+    #: small options for the conformance kit (nasplug.testing): builds and runs in milliseconds
+    test_options = {"C": 4, "N": 1}
     C: int = attrs.field(default=16, validator=positive_int)
     # cells per stage; the benchmark uses 5 (a sane maximum: a bigger N only builds modules for minutes)
     N: int = attrs.field(default=5, validator=int_in_range(1, 100))
+    affine: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
+    track_running_stats: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
 
     @property
     def decisions(self) -> tuple[Decision, ...]:
         return tuple(Decision(edge_name(s, d), NB201_OPS) for s, d in EDGES)
 
     def build_supernet(self, input_shape, num_classes) -> NB201Network:
-        return NB201Network(self.C, self.N, input_shape[0], num_classes, [NB201_OPS] * len(EDGES), affine=False)
+        return NB201Network(self.C, self.N, input_shape[0], num_classes, [NB201_OPS] * len(EDGES),
+                            affine=self.affine, track_running_stats=self.track_running_stats)
 
     def build_child(self, genotype, input_shape, num_classes, **train_options: Any) -> nn.Module:
         genotype = self._coerce(genotype)

@@ -16,12 +16,12 @@ from nasplug.spaces.grouped_conv import GroupedConv2d
 
 class ReLUConvBN(nn.Module):
     def __init__(self, C_in: int, C_out: int, kernel: int, stride: int, padding: int, affine: bool = True,
-                 dilation: int = 1):
+                 dilation: int = 1, track_running_stats: bool = True):
         super().__init__()
         self.op = nn.Sequential(
             nn.ReLU(inplace=False),
             nn.Conv2d(C_in, C_out, kernel, stride=stride, padding=padding, dilation=dilation, bias=False),
-            nn.BatchNorm2d(C_out, affine=affine),
+            nn.BatchNorm2d(C_out, affine=affine, track_running_stats=track_running_stats),
         )
 
     def forward(self, x):
@@ -144,9 +144,9 @@ def nb201_op(name: str, C: int, affine: bool, track_running_stats: bool = True) 
     if name == "skip_connect":
         return nn.Identity()
     if name == "nor_conv_1x1":
-        return ReLUConvBN(C, C, 1, 1, 0, affine)
+        return ReLUConvBN(C, C, 1, 1, 0, affine, track_running_stats=track_running_stats)
     if name == "nor_conv_3x3":
-        return ReLUConvBN(C, C, 3, 1, 1, affine)
+        return ReLUConvBN(C, C, 3, 1, 1, affine, track_running_stats=track_running_stats)
     if name == "avg_pool_3x3":
         return nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
     raise ValueError(f"unknown NAS-Bench-201 op {name!r}; allowed: {', '.join(NB201_OPS)}")

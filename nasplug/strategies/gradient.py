@@ -12,12 +12,18 @@ from __future__ import annotations
 import torch
 
 from nasplug.components import ArchOptimizer
-from nasplug.errors import ConfigError
 from nasplug.search.run import accuracy
 
 
 class GradientArchOptimizer(ArchOptimizer):
-    """First-order gradient descent on the architecture parameters with Adam."""
+    """First-order gradient descent on the architecture parameters with Adam.
+
+    Options (each defaults to the run's config): ``lr`` (``arch_lr``), ``betas``
+    (``arch_betas``), ``weight_decay`` (``arch_weight_decay``); ``arch_first``
+    takes the architecture step before the weight step (DARTS) instead of after (GDAS).
+    """
+
+    needs_differentiable_sampler = True
 
     def __init__(self, arch_first: bool = False, lr: float | None = None, betas=None,
                  weight_decay: float | None = None):
@@ -26,11 +32,7 @@ class GradientArchOptimizer(ArchOptimizer):
         self.adam: torch.optim.Adam | None = None
 
     def setup(self, run) -> None:
-        if not run.sampler.differentiable:
-            raise ConfigError(
-                f"architecture optimizer 'gradient' needs a differentiable sampler; "
-                f"{type(run.sampler).__name__} gives no gradient to alpha (use gumbel or mixture)"
-            )
+        # the sampler was checked against needs_differentiable_sampler when the run was composed
         cfg = run.config
         self.adam = torch.optim.Adam(
             run.arch.parameters(),

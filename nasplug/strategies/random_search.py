@@ -20,6 +20,7 @@ class UniformSampler(Sampler):
     """A uniformly random valid architecture per step, whatever the architecture parameters say."""
 
     differentiable = False
+    single_path = True
 
     def sample(self, arch, state) -> dict[str, Selection]:
         device = next(iter(arch.parameters())).device
@@ -31,6 +32,9 @@ MAX_CANDIDATES = 1_000_000
 
 class RandomSearch(ArchOptimizer):
     """No architecture update; the final pick ranks sampled architectures on validation data."""
+
+    #: small options for the conformance kit (nasplug.testing)
+    test_options = {"num_candidates": 4, "top_k": 2}
 
     def __init__(self, num_candidates: int = 100, screen_batches: int = 2, top_k: int = 10):
         for name, value in (("num_candidates", num_candidates), ("screen_batches", screen_batches), ("top_k", top_k)):

@@ -73,6 +73,8 @@ class ChainChild(nn.Module):
 @attrs.frozen
 class ChainSpace(SearchSpace):
     name = "chain"
+    #: small options for the conformance kit (nasplug.testing): builds and runs in milliseconds
+    test_options = {"layers": 3, "C": 4}
     layers: int = attrs.field(default=4)
     C: int = attrs.field(default=16)
 

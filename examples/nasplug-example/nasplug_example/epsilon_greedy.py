@@ -8,7 +8,11 @@ from nasplug import ConfigError, Sampler, Selection
 
 
 class EpsilonGreedySampler(Sampler):
+    """With probability ``epsilon`` a uniformly random choice per decision, else the current argmax."""
+
+    # declared capabilities, checked before a run is built: no gradient reaches alpha, one choice per decision
     differentiable = False
+    single_path = True
 
     def __init__(self, epsilon: float = 0.2):
         if not 0.0 <= epsilon <= 1.0:

@@ -4,6 +4,7 @@ from nasplug import hookimpl
 
 from nasplug_example.chain_space import ChainSpace
 from nasplug_example.epsilon_greedy import EpsilonGreedySampler
+from nasplug_example.linear_cost import LinearCostReward
 
 
 @hookimpl
@@ -14,3 +15,8 @@ def nasplug_search_spaces():
 @hookimpl
 def nasplug_samplers():
     return {"epsilon-greedy": EpsilonGreedySampler}
+
+
+@hookimpl
+def nasplug_rewards():
+    return {"linear-cost": LinearCostReward}

@@ -1,16 +1,29 @@
-"""Tests a third-party author would write: discovery, the contract, and one real search."""
+"""Tests a third-party author would write: discovery, the contract, and one real search.
 
+Everything is imported from ``nasplug`` and ``nasplug.testing``, the public API.
+"""
+
+import json
+
+import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
-from nasplug import Pipeline, registry
-from nasplug.search.run import SearchState
+from nasplug import ArchParameters, Pipeline, SearchState, registry
+from nasplug.testing import cases
 
 
 def test_entry_point_discovered():
     reg = registry.reload()
-    assert reg.entry("space", "chain").plugin == "nasplug-example"
-    assert reg.entry("sampler", "epsilon-greedy").plugin == "nasplug-example"
+    assert reg.entry("space", "nasplug-example:chain").plugin == "nasplug-example"
+    assert reg.entry("sampler", "nasplug-example:epsilon-greedy").plugin == "nasplug-example"
+    assert reg.entry("reward", "nasplug-example:linear-cost").plugin == "nasplug-example"
+
+
+# the conformance kit: the same checks as `python -m nasplug.testing nasplug-example`
+@pytest.mark.parametrize("case", cases("nasplug-example"), ids=str)
+def test_component_keeps_the_contract(case):
+    case.run_in_pytest()
 
 
 @settings(max_examples=25, deadline=None)
@@ -23,8 +36,6 @@ def test_chain_genotype_round_trip(indices):
 
 
 def test_epsilon_zero_is_greedy_and_epsilon_one_explores():
-    from nasplug.components import ArchParameters
-
     space = registry.get("space", "chain", layers=2, C=4)
     arch = ArchParameters(space.decisions, init_std=0.0)
     with torch.no_grad():
@@ -42,3 +53,13 @@ def test_chain_space_searches_with_kernel_random_strategy(tmp_path):
                       optimizer_options={"num_candidates": 5, "top_k": 2}, runs_root=str(tmp_path)).search()
     assert len(result.genotype.ops) == 3
     assert (result.run_dir / "genotype.json").exists()
+
+
+def test_linear_cost_reward_needs_no_target(tmp_path):
+    reward = registry.get("reward", "linear-cost", weight=0.5)
+    assert reward(0.9, 0.2) == pytest.approx(0.8)
+    result = Pipeline(space="chain", strategy="random", data="digits", epochs=1, steps_per_epoch=2,
+                      space_options={"layers": 3, "C": 4}, optimizer_options={"num_candidates": 3, "top_k": 1},
+                      reward="linear-cost", runs_root=str(tmp_path)).search()
+    recorded = json.loads((result.run_dir / "config.json").read_text())
+    assert recorded["reward"] == "nasplug-example:linear-cost" and recorded["latency_model"] == "nasplug:flops"

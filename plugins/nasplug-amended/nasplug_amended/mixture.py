@@ -1,5 +1,6 @@
-"""The ``mixture`` sampler: DARTS's continuous relaxation, defined once in the kernel
-(:mod:`nasplug.strategies.mixture`) and registered by this plugin."""
+"""The ``mixture`` sampler: DARTS's continuous relaxation, defined and registered by the kernel
+(:mod:`nasplug.strategies.mixture`, ``nasplug:mixture``) so that every DARTS-style plugin can name it;
+re-exported here for code that imported it from this package."""
 
 from nasplug.strategies.mixture import MixtureSampler
 

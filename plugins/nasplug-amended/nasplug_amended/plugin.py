@@ -6,13 +6,7 @@ from nasplug.hookspecs import hookimpl
 from nasplug_amended import presets
 from nasplug_amended.amended import AmendedArchOptimizer
 from nasplug_amended.darts import DartsFirstOrder, DartsSecondOrder
-from nasplug_amended.mixture import MixtureSampler
 from nasplug_amended.spaces import DartsS1Space, DartsS2Space
-
-
-@hookimpl
-def nasplug_samplers():
-    return {"mixture": MixtureSampler}
 
 
 @hookimpl

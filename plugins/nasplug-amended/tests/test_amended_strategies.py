@@ -39,7 +39,7 @@ def test_mixture_is_the_softmax_weighted_sum_of_all_ops(logits):
 @pytest.mark.parametrize("name,optimizer", [("darts", "darts-1st"), ("darts-2nd", "darts-2nd"),
                                             ("amended", "amended")])
 def test_presets_carry_the_papers_settings(name, optimizer):
-    cfg = merged_config({"strategy": name, "space": "nb201"})
+    cfg = merged_config({"strategy": name, "space": "darts"})
     assert (cfg.batch_size, cfg.arch_lr, cfg.arch_weight_decay, cfg.arch_betas) == (96, 3e-4, 1e-3, (0.5, 0.999))
     run = SearchRun(merged_config({"strategy": name, "space": "nb201", "space_options": NB201}), write_files=False)
     assert type(run.optimizer) is type(registry.get("arch_optimizer", optimizer))
@@ -60,7 +60,7 @@ def test_bad_options_are_config_errors():
 
 def test_the_second_order_steps_read_lr_and_momentum_from_the_weight_optimizer():
     run = SearchRun(merged_config({"strategy": "darts-2nd", "space": "nb201", "space_options": NB201,
-                                   "epochs": 1}), write_files=False)
+                                   "epochs": 1, "w_nesterov": False, "w_weight_decay": 3e-4}), write_files=False)
     tb = next(run.batches(run.train_loader))
     run.optimizer.weight_step(run, *tb)
     from nasplug_amended.second_order import ArchStep
@@ -110,3 +110,13 @@ def test_regularised_search_on_s1_runs_and_resumes(tmp_path):
     assert resumed.genotype == whole.genotype
     assert resumed.history[-1]["distribution"] == whole.history[-1]["distribution"]
     assert resumed.history[-1]["train_loss"] == whole.history[-1]["train_loss"]
+
+
+@pytest.mark.parametrize("strategy", ["darts", "darts-2nd", "amended"])
+def test_nb201_searches_take_the_nb201_darts_settings(strategy):
+    """configs/nas-benchmark/algos/DARTS.config: batch 64, decay 5e-4, nesterov (DARTS space: 96, 3e-4, plain)."""
+    nb201 = merged_config({"strategy": strategy, "space": "nb201"})
+    assert (nb201.batch_size, nb201.w_weight_decay, nb201.w_nesterov) == (64, 5e-4, True)
+    assert nb201.arch_lr == 3e-4 and nb201.arch_weight_decay == 1e-3 and nb201.arch_betas == (0.5, 0.999)
+    darts = merged_config({"strategy": strategy, "space": "darts"})
+    assert (darts.batch_size, darts.w_weight_decay, darts.w_nesterov) == (96, 3e-4, False)

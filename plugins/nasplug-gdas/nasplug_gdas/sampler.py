@@ -22,6 +22,10 @@ from nasplug.errors import ConfigError
 #: tau_min per space when the user does not set it: the CVPR'19 paper anneals
 #: 10 -> 1 (DARTS CNN/RNN spaces); the authors' NAS-Bench-201 code 10 -> 0.1.
 TAU_MIN_BY_SPACE = {"nb201": 0.1}
+#: carry_unselected per space when the user does not set it: the authors'
+#: NAS-Bench-201 search cell (``search_cells.py`` ``NAS201SearchCell.forward_gdas``)
+#: adds the unselected ops' hard weights as scalars; their DARTS-space cell does not.
+CARRY_UNSELECTED_BY_SPACE = {"nb201": True}
 DEFAULT_TAU_MAX = 10.0
 DEFAULT_TAU_MIN = 1.0
 MAX_REDRAWS = 100
@@ -79,11 +83,12 @@ class GumbelSampler(Sampler):
     Options: ``tau_max`` (default 10) and ``tau_min`` (default per space:
     0.1 on ``nb201``, 1 elsewhere, see :data:`TAU_MIN_BY_SPACE`), annealed
     linearly per epoch; ``tau`` fixes the temperature instead.
-    ``carry_unselected`` (default False) adds the unselected ops' hard
-    weights to the edge output as bare scalars (the NAS-Bench-201 search
-    cell of the authors' code); False runs and weights only the sampled op,
-    as Sec. 3.2 ("we only back-propagate the gradient generated at the
-    argmax") and the authors' DARTS-space cell do.
+    ``carry_unselected`` adds the unselected ops' hard weights to the edge
+    output as bare scalars (the NAS-Bench-201 search cell of the authors'
+    code); False runs and weights only the sampled op, as Sec. 3.2 ("we only
+    back-propagate the gradient generated at the argmax") and the authors'
+    DARTS-space cell do.  Default per space (:data:`CARRY_UNSELECTED_BY_SPACE`):
+    True on ``nb201``, False elsewhere.
 
     One draw serves every cell sharing the decision (the authors' code: one
     sample per forward call, per batch).  Randomness comes only from
@@ -91,9 +96,10 @@ class GumbelSampler(Sampler):
     """
 
     differentiable = True
+    single_path = True
 
     def __init__(self, tau_max: float = DEFAULT_TAU_MAX, tau_min: float | None = None, tau: float | None = None,
-                 carry_unselected: bool = False):
+                 carry_unselected: bool | None = None):
         for name, value in (("tau_max", tau_max), ("tau_min", tau_min), ("tau", tau)):
             if value is None and name != "tau_max":
                 continue
@@ -102,7 +108,7 @@ class GumbelSampler(Sampler):
                 raise ConfigError(f"gumbel sampler option {name} must be a positive number, got {value!r}")
         if tau_min is not None and tau_min > tau_max:
             raise ConfigError(f"gumbel sampler tau_min ({tau_min}) must not exceed tau_max ({tau_max})")
-        if not isinstance(carry_unselected, bool):
+        if carry_unselected is not None and not isinstance(carry_unselected, bool):
             raise ConfigError(f"gumbel sampler option carry_unselected must be true or false, "
                               f"got {carry_unselected!r}")
         self.tau_max = float(tau_max)
@@ -116,6 +122,12 @@ class GumbelSampler(Sampler):
             return self.tau_min_option
         return min(self.tau_max, TAU_MIN_BY_SPACE.get(space_name, DEFAULT_TAU_MIN))
 
+    def carry_unselected_for(self, space_name: str) -> bool:
+        """The user's carry_unselected, else the space's default."""
+        if self.carry_unselected is not None:
+            return self.carry_unselected
+        return CARRY_UNSELECTED_BY_SPACE.get(space_name, False)
+
     def tau(self, state) -> float:
         if self.fixed_tau is not None:
             return self.fixed_tau
@@ -123,10 +135,11 @@ class GumbelSampler(Sampler):
 
     def sample(self, arch: ArchParameters, state) -> dict[str, Selection]:
         tau = self.tau(state)
+        carry = self.carry_unselected_for(state.space.name)
         out = {}
         for name in arch.names():
             hardwts, index, _ = gumbel_hardwts(arch[name], tau, state.generator)
-            out[name] = Selection(hardwts, index, self.carry_unselected)
+            out[name] = Selection(hardwts, index, carry)
         return out
 
     def metrics(self, state) -> dict[str, float]:

@@ -67,6 +67,7 @@ class GibbsArchOptimizer(ArchOptimizer):
     """Both GibbsNAS orders and their mean-only ablations, by ``omega`` and ``alpha`` mode."""
 
     arch_first = False  # Algorithm 1: omega_t given alpha_t, then alpha_{t+1} given omega_t
+    needs_differentiable_sampler = True  # Eq. 16's alpha gradient flows through the selections
 
     def __init__(self, omega: str = "sample", alpha: str = "sample", lr: float | None = None,
                  decay: float | None = None, temperature: float = 1.0,
@@ -115,10 +116,7 @@ class GibbsArchOptimizer(ArchOptimizer):
 
     # -- setup --------------------------------------------------------------
     def setup(self, run) -> None:
-        if not run.sampler.differentiable:
-            raise ConfigError(
-                f"architecture optimizer 'gibbs' needs a differentiable sampler (the DARTS mixture); "
-                f"{type(run.sampler).__name__} gives no gradient to alpha (use sampler 'mixture')")
+        # the sampler was checked against needs_differentiable_sampler when the run was composed
         cfg = run.config
         self.alpha_lr = self.lr if self.lr is not None else cfg.arch_lr
         self.alpha_decay = self.decay if self.decay is not None else cfg.arch_weight_decay

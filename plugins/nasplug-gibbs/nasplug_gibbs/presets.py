@@ -41,6 +41,6 @@ def arch_optimizers() -> dict[str, object]:
 
 
 def strategies() -> dict[str, StrategySpec]:
-    return {name: StrategySpec(sampler="mixture", arch_optimizer=name, description=f"{text} (Xue et al. 2021)",
+    return {name: StrategySpec(sampler="nasplug:mixture", arch_optimizer=f"nasplug-gibbs:{name}", description=f"{text} (Xue et al. 2021)",
                                defaults=dict(PAPER_DEFAULTS))
             for name, (_, _, text) in VARIANTS.items()}

@@ -1,9 +1,9 @@
 """Shared fixtures: a registry with a test-local softmax mixture sampler.
 
-The plugin's presets name the DARTS ``mixture`` sampler of nasplug-amended;
-these tests must not depend on that package, so they register the same
-softmax relaxation under their own name in a private registry (the
-process-wide one is left alone).
+The plugin's presets name the kernel's DARTS ``mixture`` sampler; these
+tests register the same softmax relaxation under their own name in a private
+registry, which also checks that the optimizers work with any differentiable
+sampler (the process-wide registry is left alone).
 """
 
 from __future__ import annotations

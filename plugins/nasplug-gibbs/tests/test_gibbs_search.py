@@ -20,7 +20,7 @@ def make_run(registry, cfg, **kw):
 def test_every_table2_variant_is_registered_with_the_paper_settings(gibbs_registry):
     for name, (omega, alpha, _) in VARIANTS.items():
         spec = gibbs_registry.factory("strategy", name)
-        assert spec.sampler == "mixture" and spec.arch_optimizer == name
+        assert spec.sampler == "nasplug:mixture" and spec.arch_optimizer == f"nasplug-gibbs:{name}"
         assert spec.defaults == PAPER_DEFAULTS
         opt = gibbs_registry.get("arch_optimizer", name)
         assert (opt.omega, opt.alpha) == (omega, alpha)

@@ -41,3 +41,33 @@ def test_latency_reward_moves_the_policy_to_the_target(real_table):
     assert abs(result.final_latency / target - 1) < 0.15
     unconstrained = reinforce_run(real_table, 600, seed=0, lr=0.05).run()
     assert real_table.latency_of(unconstrained.final_index, "pixel3") > target * 1.15
+
+
+def test_best_sampled_returns_the_most_accurate_sampled_cell_within_the_tolerance(synthetic_table):
+    """final="best-sampled": the best queried cell whose latency is within 5% of T0; the argmax is unchanged."""
+    target = synthetic_table.latency_percentile("dev", 50)
+    kw = dict(reward="absolute", reward_options={"beta": -0.5}, latency_device="dev", latency_target=target)
+    run = reinforce_run(synthetic_table, 80, seed=1, lr=0.05,
+                        optimizer_options={"final": "best-sampled", "final_tolerance": 0.05}, **kw)
+    result = run.run()
+    queried = np.asarray(run.queried)
+    lat, acc = synthetic_table.latency_column("dev"), synthetic_table.accuracy_column("cifar10")
+    in_band = queried[np.abs(lat[queried] / target - 1) <= 0.05]
+    assert len(in_band) > 0
+    assert result.final_accuracy == pytest.approx(acc[in_band].max())
+    assert abs(result.final_latency / target - 1) <= 0.05
+    likely = reinforce_run(synthetic_table, 80, seed=1, lr=0.05, **kw).run()
+    assert likely.genotype == run.space.genotype_from_choices(run.arch.argmax())  # same policy, paper's answer
+
+
+def test_best_sampled_survives_a_checkpoint_and_bad_final_rules_are_refused(synthetic_table):
+    from nasplug import registry
+    from nasplug.errors import ConfigError
+
+    run = reinforce_run(synthetic_table, 30, seed=0, lr=0.05, optimizer_options={"final": "best-sampled"})
+    run.run()
+    fresh = registry.get("arch_optimizer", "reinforce", final="best-sampled")
+    fresh.load_state_dict(run.optimizer.state_dict())
+    assert fresh.best_sample == run.optimizer.best_sample and fresh.best_sample is not None
+    with pytest.raises(ConfigError, match="final must be one of"):
+        registry.get("arch_optimizer", "reinforce", final="best")

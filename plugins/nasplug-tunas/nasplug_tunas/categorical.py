@@ -66,6 +66,8 @@ class CategoricalSampler(Sampler):
     """
 
     differentiable = False
+    # warmup widens what the weights see, but every selection records the policy's one draw (``sampled``)
+    single_path = True
 
     def __init__(self, op_warmup: bool = True, filter_warmup: bool = True, warmup_fraction: float = 0.25):
         self.op_warmup = bool(op_warmup)

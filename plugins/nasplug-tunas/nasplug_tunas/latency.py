@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import os
 import platform
 import statistics
@@ -32,7 +33,9 @@ import torch
 
 from nasplug.components import LatencyModel
 from nasplug.errors import ConfigError
+from nasplug.progress import progress
 
+logger = logging.getLogger(__name__)
 TABLE_FORMAT = "nasplug-tunas/lookup-v1"
 
 
@@ -141,6 +144,11 @@ class LookupLatencyModel(_UnitTableModel):
     times elapsed time (needed with several threads).
     """
 
+    #: the conformance kit (nasplug.testing) checks the table's form, not its accuracy: one timing per unit
+    test_options = {"repeats": 1, "warmup": 0, "rounds": 1}
+    #: the space it is checked on (the one with the fewest layer units to time)
+    test_space = "nasplug-tunas:proxylessnas"
+
     def __init__(self, path: str | None = None, batch_size: int = 1, repeats: int = 15, warmup: int = 3,
                  threads: int = 1, clock: str | None = None, rounds: int = 3):
         super().__init__()
@@ -198,9 +206,12 @@ class LookupLatencyModel(_UnitTableModel):
                         units[key] = (build_unit(cfg, self.space, self.num_classes),
                                       (cfg["c_in"], cfg["resolution"], cfg["resolution"]))
             samples: dict[str, list[float]] = {key: [] for key in units}
-            for _ in range(self.rounds):
-                for key, (module, shape) in units.items():
-                    samples[key].append(self.time_module(module, shape))
+            with progress(self.rounds * len(units), f"measuring the {self.space.name} latency table", "unit",
+                          log=logger) as bar:
+                for _ in range(self.rounds):
+                    for key, (module, shape) in units.items():
+                        samples[key].append(self.time_module(module, shape))
+                        bar.update(1)
             self.table = {key: statistics.median(v) for key, v in samples.items()}
         finally:
             torch.set_num_threads(previous)

@@ -114,6 +114,8 @@ class MobileSpace(SearchSpace):
 
     # -- per-space tables (overridden) ----------------------------------------
     name = "mobile"
+    #: small options for the conformance kit (nasplug.testing): builds and runs in milliseconds
+    test_options = {"width": 0.25, "layers": (1, 2, 1, 1, 1, 1)}
     stem_filters = 32
     stem_act = "relu"
     first_filters = 16
@@ -485,6 +487,7 @@ class MobileNetV3LikeSpace(MobileSpace):
     """MobileNetV3-like (Table 2, row 3): expansion 1..6, kernel 3/5/7, optional SE, ReLU/swish, the V3 head."""
 
     name = "mobilenetv3-like"
+    test_options = {"width": 0.25, "layers": (1, 2, 1, 1, 1)}
     stem_filters = 16
     stem_act = "swish"
     head_filters = (960, 1280)

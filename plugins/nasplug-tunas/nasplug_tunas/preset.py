@@ -23,11 +23,11 @@ TUNAS_DEFAULTS = {
 
 def tunas_spec() -> StrategySpec:
     return StrategySpec(
-        sampler="categorical",
-        arch_optimizer="reinforce",
+        sampler="nasplug-tunas:categorical",
+        arch_optimizer="nasplug-tunas:reinforce",
         description="TuNAS (Bender et al. 2020): REINFORCE over independent categoricals with aggressively "
                     "shared weights, op/filter warmup, RL delay then x10 lr, absolute latency reward",
         defaults=dict(TUNAS_DEFAULTS),
-        reward="absolute",
-        latency_model="lookup",
+        reward="nasplug-tunas:absolute",
+        latency_model="nasplug-tunas:lookup",
     )

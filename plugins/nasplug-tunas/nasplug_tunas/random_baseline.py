@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from typing import Any, Mapping
 
@@ -28,8 +29,11 @@ from nasplug.cli_options import parse_options
 from nasplug.config import TrainConfig
 from nasplug.data.bundle import search_split
 from nasplug.errors import ConfigError, NasplugError
+from nasplug.logs import console_logging
 from nasplug.search.run import genotype_record
 from nasplug.train import evaluate, train
+
+logger = logging.getLogger(__name__)
 
 
 def rejection_sample(space, latency_model, target: float, tolerance: float, n: int,
@@ -94,13 +98,12 @@ def random_baseline(space: str = "proxylessnas", data: str = "digits", latency_t
         acc = _train_and_validate(space_obj, choices, bundle, train_set, valid_set, epochs, batch_size, lr, seed + k)
         rows.append({"genotype": str(space_obj.genotype_from_choices(choices)), "latency": model.predict(choices),
                      "valid_accuracy": acc})
-        if verbose:
-            print(f"candidate {k + 1}/{len(candidates)}: latency {rows[-1]['latency']:.3f} valid acc {acc:.4f}",
-                  file=sys.stderr, flush=True)
+        logger.info(f"candidate {k + 1}/{len(candidates)}: latency {rows[-1]['latency']:.3f} valid acc {acc:.4f}")
     best = max(range(len(rows)), key=lambda i: (rows[i]["valid_accuracy"], -i))
     record = genotype_record(space_obj, space_obj.genotype_from_choices(candidates[best]))
     final = train(record, TrainConfig(data=data, data_options=dict(data_options or {}), epochs=final_epochs,
-                                      batch_size=batch_size, lr=lr, seed=seed, runs_root=runs_root), registry)
+                                      batch_size=batch_size, lr=lr, seed=seed, runs_root=runs_root), registry,
+                  verbose=verbose)
     return {"space": space, "latency_target": latency_target, "tolerance": tolerance, "unit": model.unit,
             "candidates": rows, "best": best, "best_genotype": record,
             "best_test_accuracy": final.test_accuracy, "best_latency": rows[best]["latency"]}
@@ -126,10 +129,11 @@ def main(argv=None) -> int:
         p.add_argument(f"--{kind}-option", action="append", default=None, metavar="KEY=VALUE")
     args = p.parse_args(argv)
     try:
-        out = random_baseline(args.space, args.data, args.latency_target, args.tolerance, args.n, args.epochs,
-                              args.final_epochs, args.latency_model, parse_options(args.space_option),
-                              parse_options(args.data_option), parse_options(args.latency_option), args.batch_size,
-                              args.lr, args.seed, runs_root=args.runs_root, verbose=True)
+        with console_logging():
+            out = random_baseline(args.space, args.data, args.latency_target, args.tolerance, args.n, args.epochs,
+                                  args.final_epochs, args.latency_model, parse_options(args.space_option),
+                                  parse_options(args.data_option), parse_options(args.latency_option), args.batch_size,
+                                  args.lr, args.seed, runs_root=args.runs_root, verbose=True)
     except NasplugError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

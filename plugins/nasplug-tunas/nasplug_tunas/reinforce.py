@@ -52,12 +52,27 @@ class Reinforce(ArchOptimizer):
     short CPU search needs a larger one); ``delay_fraction`` and ``lr_growth``
     shape the schedule of footnote 4 / Appendix B; ``baseline_momentum`` is
     the moving average's momentum.
+
+    ``final`` is what :meth:`final_genotype` returns: ``"most-likely"`` (the
+    paper, Sec. 4: the most probable value of every decision) or
+    ``"best-sampled"``: the sampled architecture with the highest quality
+    among those whose cost was within ``final_tolerance`` (a fraction) of the
+    reward's target T0 (any cost when there is no target), falling back to
+    the most likely one if none was.  ``best-sampled`` suits an exact quality
+    signal (a table: every sample's Q is its true accuracy, as in the
+    rejection-sampled random search of Sec. 3.2); with shared weights each
+    Q is one noisy validation batch, so the paper's rule stays the default.
     """
 
+    FINAL_RULES = ("most-likely", "best-sampled")
+
     arch_first = False
+    # log pi(alpha) needs the one architecture the sampler drew
+    needs_single_path_sampler = True
 
     def __init__(self, lr: float | None = None, betas=(0.0, 0.999), baseline_momentum: float = 0.95,
-                 delay_fraction: float = 0.25, lr_growth: float = 10.0, entropy_weight: float = 0.0):
+                 delay_fraction: float = 0.25, lr_growth: float = 10.0, entropy_weight: float = 0.0,
+                 final: str = "most-likely", final_tolerance: float = 0.05):
         if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0):
             raise ConfigError(f"reinforce lr must be a positive number, got {lr!r}")
         betas = tuple(float(b) for b in betas)
@@ -69,6 +84,14 @@ class Reinforce(ArchOptimizer):
             raise ConfigError(f"reinforce lr_growth must be a positive number, got {lr_growth!r}")
         if isinstance(entropy_weight, bool) or not isinstance(entropy_weight, (int, float)) or entropy_weight < 0:
             raise ConfigError(f"reinforce entropy_weight must be a number >= 0, got {entropy_weight!r}")
+        if final not in self.FINAL_RULES:
+            raise ConfigError(f"reinforce final must be one of {', '.join(self.FINAL_RULES)}, got {final!r}")
+        if isinstance(final_tolerance, bool) or not isinstance(final_tolerance, (int, float)) \
+                or not final_tolerance >= 0:
+            raise ConfigError(f"reinforce final_tolerance must be a number >= 0, got {final_tolerance!r}")
+        self.final, self.final_tolerance = final, float(final_tolerance)
+        #: (quality, choices) of the best sample that met the target so far (``final="best-sampled"``)
+        self.best_sample: tuple[float, dict[str, int]] | None = None
         self.lr, self.betas = lr, betas
         self.lr_growth, self.entropy_weight = float(lr_growth), float(entropy_weight)
         self.adam: torch.optim.Adam | None = None
@@ -119,7 +142,8 @@ class Reinforce(ArchOptimizer):
             reward = float(run.reward(quality, cost))
             metrics["cost"] = cost
         else:
-            reward = quality
+            reward, cost = quality, None
+        self._remember(run, choices, quality, cost)
         baseline = self.update_baseline(reward)
         advantage = reward - baseline
 
@@ -146,9 +170,18 @@ class Reinforce(ArchOptimizer):
                         "policy_entropy": float(entropy.detach()) if isinstance(entropy, torch.Tensor) else 0.0})
         return metrics
 
+    def _remember(self, run, choices: Mapping[str, int], quality: float, cost: float | None) -> None:
+        target = getattr(run.reward, "target", None) if run.reward is not None else None
+        if target is not None and cost is not None and abs(cost / target - 1.0) > self.final_tolerance:
+            return
+        if self.best_sample is None or quality > self.best_sample[0]:
+            self.best_sample = (quality, {k: int(v) for k, v in choices.items()})
+
     # -- the answer -------------------------------------------------------------
     def final_genotype(self, run):
-        """The most likely value of each decision (Sec. 4); the space's own rule if that is not valid."""
+        """The most likely value of each decision (Sec. 4), or the best sample that met the target (``final``)."""
+        if self.final == "best-sampled" and self.best_sample is not None:
+            return run.space.genotype_from_choices(self.best_sample[1])
         try:
             return run.space.genotype_from_choices(run.arch.argmax())
         except GenotypeError:
@@ -157,7 +190,8 @@ class Reinforce(ArchOptimizer):
     # -- checkpoints ------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         return {"adam": None if self.adam is None else self.adam.state_dict(), "base_lr": self.base_lr,
-                "reward_ema": self.reward_ema, "reward_count": self.reward_count}
+                "reward_ema": self.reward_ema, "reward_count": self.reward_count,
+                "best_sample": None if self.best_sample is None else [self.best_sample[0], self.best_sample[1]]}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         if state.get("adam") is not None and self.adam is not None:
@@ -165,3 +199,5 @@ class Reinforce(ArchOptimizer):
         self.base_lr = float(state.get("base_lr", self.base_lr))
         self.reward_ema = float(state.get("reward_ema", 0.0))
         self.reward_count = int(state.get("reward_count", 0))
+        best = state.get("best_sample")
+        self.best_sample = None if best is None else (float(best[0]), {k: int(v) for k, v in best[1].items()})

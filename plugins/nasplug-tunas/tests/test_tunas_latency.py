@@ -116,3 +116,16 @@ def test_table_file_nb201_device_csv_matched_by_index():
     assert model.predict(space.choices_from_genotype(genotype)) == pytest.approx(3.60585)
     base, costs = model.decision_costs()
     assert set(costs) == set(space.decision_names())
+
+
+def test_measuring_a_table_reports_progress_with_rate_and_eta(caplog, monkeypatch):
+    from nasplug import progress
+
+    monkeypatch.setattr(progress, "MIN_SECONDS", 0.0)  # a tiny table takes under a second
+    caplog.set_level("INFO", logger="nasplug_tunas")
+    LookupLatencyModel(repeats=1, warmup=0, rounds=1).prepare(_space(), SHAPE, 10)
+    lines = [r.getMessage() for r in caplog.records if r.name == "nasplug_tunas.latency"]
+    assert len(lines) == 9, lines
+    assert lines[0].startswith("measuring the proxylessnas latency table 5/45 (11%)")
+    assert "unit/s" in lines[0] or "s/unit" in lines[0]
+    assert "left" in lines[0]

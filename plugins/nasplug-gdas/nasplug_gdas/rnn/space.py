@@ -207,6 +207,10 @@ class DartsRNNSpace(SearchSpace):
     """
 
     name = "darts-rnn"
+    #: small options for the conformance kit (nasplug.testing): builds and runs in milliseconds
+    test_options = {"hidden_size": 8, "steps": 2}
+    #: its networks read token sequences, not images: the kit skips its image forward passes
+    test_input_shape = None
     hidden_size: int = attrs.field(default=300, validator=positive_int)
     steps: int = attrs.field(default=8, validator=positive_int)
     ops: tuple[str, ...] = attrs.field(default=RNN_OPS, converter=tuple, validator=_ops)

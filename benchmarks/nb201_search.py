@@ -1,0 +1,453 @@
+"""Every weight-sharing strategy searches NAS-Bench-201 on real CIFAR-10 images, scored by the table.
+
+    python benchmarks/nb201_search.py                      # default budget: 9 strategies x 3 seeds, 2 workers
+    python benchmarks/nb201_search.py --report             # print what has finished so far; run nothing
+    python benchmarks/nb201_search.py --long               # gdas and random alone at the long budget
+    python benchmarks/nb201_search.py --strategies gdas,random --epochs-list 10,20,40   # answer vs budget
+
+Each trial (strategy x seed x budget) is one nasplug run directory,
+``OUT/<budget>/<strategy>/seed<k>``: a rerun of the same command skips the
+trials that finished (``genotype.json`` present) and continues the others
+from their last epoch checkpoint (:meth:`SearchRun.resume`, what ``nasplug
+resume DIR`` runs), so a run killed at the end of a session goes on in the
+next.  ``--workers`` processes (default 2, one torch thread each) take the
+trials cheapest strategy first, so ``gdas`` and ``random`` finish first.
+
+Every strategy gets the same budget: the ``nb201`` space at ``--C``/``--N``
+(and ``--size`` pixels), ``--epochs`` x ``--steps-per-epoch`` weight steps of
+``--batch-size`` real images from the ``imagefolder`` at ``--data-root``
+(half of its training images train the weights, the other half the
+architecture), the rest of each strategy's settings from its preset (for
+``nb201`` the authors' NAS-Bench-201 settings where they published them).
+Every epoch's derived cell and the final one are looked up in the table
+(``benchmark="nb201"``): CIFAR-10 test accuracy after NAS-Bench-201's
+200-epoch training, with its CIFAR-100 and ImageNet16-120 columns.  After
+``random`` (RSPS) and ``gdas`` finish, their supernets rank 200 random
+cells by shared-weight validation accuracy; the Kendall tau against the
+table is ``random_kendall_tau``/``gdas_kendall_tau``.
+
+Prints per strategy mean +/- std over seeds next to the table's mean cell,
+its best cell and the published numbers, then the table accuracy of each
+strategy's derived cell after every epoch (also saved as a PNG); the last
+line is a JSON object.  Unfinished trials are listed, never averaged in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import multiprocessing
+import os
+import statistics
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+
+#: cheapest first (measured seconds per step on one core, C=8 N=1 32 px, batch 64): the
+#: pool takes trials in this order so the cheap searches finish first in a short session
+STRATEGIES = ("gdas", "random", "tunas", "darts", "gibbs-mean", "gibbs", "gibbs-1st", "darts-2nd", "amended")
+#: whose supernet is asked to rank 200 random cells
+RANKED = ("random", "gdas")
+LONG_STRATEGIES = ("gdas", "random")
+DATASETS = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "ImageNet16-120": "ImageNet16-120"}
+#: CIFAR-10 test accuracy, mean and std; NAS-Bench-201 paper Table 5 (250-epoch searches on 25k
+#: images) as the issue quotes it; GibbsNAS: Xue et al. 2021, Table 3 (a 17-cell network)
+PUBLISHED = {"gdas": (93.61, 0.09), "random": (87.66, 1.69), "darts": (54.30, 0.0), "darts-2nd": (54.30, 0.0),
+             "gibbs": (92.72, 0.60)}
+PUBLISHED_TABLE_SEARCH = {"random search on the table": 93.70, "REA": 93.92, "optimum": 94.37}
+
+
+# -- trials -------------------------------------------------------------------------------
+def budget_label(args, epochs: int) -> str:
+    """The directory name of one budget: everything that changes what a trial computes."""
+    size = f"-px{args.size}" if args.size else ""
+    data = "" if args.data == "imagefolder" else f"{args.data}-"
+    limit = f"-n{args.limit_train}" if args.limit_train else ""
+    steps = args.steps_per_epoch or "all"
+    options = ""
+    if args.option:
+        digest = hashlib.sha1(json.dumps(args.option, sort_keys=True).encode()).hexdigest()[:8]
+        options = f"-o{digest}"
+    return f"{data}C{args.C}N{args.N}{size}{limit}-b{args.batch_size}-e{epochs}x{steps}{options}"
+
+
+def trial_config(args, strategy: str, seed: int, epochs: int) -> dict[str, Any]:
+    """The user settings of one trial; the strategy's preset fills in the rest."""
+    data_options: dict[str, Any] = {"root": str(args.data_root)} if args.data == "imagefolder" else {}
+    if args.size:
+        data_options["size"] = args.size
+    if args.limit_train:
+        data_options["limit_train"] = args.limit_train
+    return {"space": "nb201", "strategy": strategy, "data": args.data, "data_options": data_options,
+            "space_options": {"C": args.C, "N": args.N}, "epochs": epochs,
+            "steps_per_epoch": args.steps_per_epoch or None, "batch_size": args.batch_size, "seed": seed,
+            "threads": 1, "eval_batches": args.eval_batches, "benchmark": "nb201",
+            "benchmark_options": {"path": str(args.table)}, **args.option}
+
+
+def trial_status(run_dir: Path) -> str:
+    """``done`` (genotype.json written), ``partial`` (a config, maybe a checkpoint) or ``new``."""
+    from nasplug.rundir import CONFIG, GENOTYPE
+
+    if (run_dir / GENOTYPE).exists():
+        return "done"
+    if (run_dir / CONFIG).exists():
+        return "partial"
+    return "new"
+
+
+def run_trial(job: dict[str, Any]) -> dict[str, Any]:
+    """Run, resume or skip one trial; then, for a ranked strategy, its supernet's Kendall tau. Never raises."""
+    run_dir = Path(job["run_dir"])
+    try:
+        return _run_trial(job, run_dir)
+    except Exception as exc:  # one broken trial must not take the others down
+        (run_dir / "error.txt").parent.mkdir(parents=True, exist_ok=True)
+        (run_dir / "error.txt").write_text(traceback.format_exc())
+        return {"run_dir": str(run_dir), "error": f"{type(exc).__name__}: {exc}"}
+
+
+def _run_trial(job: dict[str, Any], run_dir: Path) -> dict[str, Any]:
+    import torch
+
+    from nasplug.rundir import atomic_write_json
+    from nasplug.search.run import SearchRun, merged_config
+
+    torch.set_num_threads(1)
+    status = trial_status(run_dir)
+    ranking_path = run_dir / "ranking.json"
+    wants_ranking = job["ranking_cells"] > 0 and job["config"]["strategy"] in RANKED
+    if status == "done" and (ranking_path.exists() or not wants_ranking):
+        return {"run_dir": str(run_dir), "status": "skipped"}
+    started, cpu_started = time.time(), time.process_time()
+    if status == "new":
+        run = SearchRun(merged_config(job["config"]), run_dir=run_dir)
+    else:
+        run = SearchRun.resume(run_dir)
+    first_epoch = run.state.epoch
+    run.run()
+    epoch_seconds = sum(r["seconds"] for r in run.history if r["epoch"] >= first_epoch)
+    timing_path = run_dir / "timing.json"
+    timing = json.loads(timing_path.read_text()) if timing_path.exists() else {"final_seconds": 0.0}
+    if first_epoch < run.config.epochs or status != "done":
+        timing["final_seconds"] = time.time() - started - epoch_seconds
+        # CPU seconds of this process (summed over resumes): what the trial costs on an idle core
+        timing["cpu_seconds"] = timing.get("cpu_seconds", 0.0) + time.process_time() - cpu_started
+        atomic_write_json(timing_path, timing)
+    if wants_ranking and not ranking_path.exists():
+        from nasplug_nb201 import load_table
+        from nasplug_nb201.ranking import supernet_ranking
+
+        begun = time.time()
+        ranking = supernet_ranking(run, load_table(job["table"]), n=job["ranking_cells"],
+                                   batches=job["ranking_batches"])
+        ranking["seconds"] = time.time() - begun
+        atomic_write_json(ranking_path, ranking)
+    return {"run_dir": str(run_dir), "status": "resumed" if status == "partial" else "ran",
+            "seconds": time.time() - started}
+
+
+def jobs_for(args, strategies, epochs_list, seeds) -> list[dict[str, Any]]:
+    """Every trial, cheapest strategy and smallest budget first."""
+    jobs = []
+    for epochs in epochs_list:
+        for strategy in sorted(strategies, key=lambda s: STRATEGIES.index(s) if s in STRATEGIES else 99):
+            for seed in seeds:
+                run_dir = args.out / budget_label(args, epochs) / strategy / f"seed{seed}"
+                jobs.append({"run_dir": str(run_dir), "config": trial_config(args, strategy, seed, epochs),
+                             "table": str(args.table), "ranking_cells": args.ranking_cells,
+                             "ranking_batches": args.ranking_batches})
+    return jobs
+
+
+def run_all(jobs: list[dict[str, Any]], workers: int) -> list[dict[str, Any]]:
+    """Run the trials on ``workers`` processes (in this process when 1), printing each as it ends."""
+    todo = [j for j in jobs if trial_status(Path(j["run_dir"])) != "done"
+            or (j["config"]["strategy"] in RANKED and j["ranking_cells"] > 0
+                and not (Path(j["run_dir"]) / "ranking.json").exists())]
+    print(f"{len(jobs)} trials, {len(jobs) - len(todo)} finished before, {len(todo)} to run on {workers} "
+          f"worker(s)", file=sys.stderr, flush=True)
+    outcomes = []
+    if workers <= 1:
+        results = map(run_trial, todo)
+        pool = None
+    else:
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
+        pool = multiprocessing.get_context("spawn").Pool(workers, maxtasksperchild=1)
+        results = pool.imap_unordered(run_trial, todo)
+    try:
+        for outcome in results:
+            outcomes.append(outcome)
+            line = outcome.get("error") or f"{outcome['status']} in {outcome.get('seconds', 0):.0f}s"
+            print(f"[{time.strftime('%H:%M:%S')}] {outcome['run_dir']}: {line}", file=sys.stderr, flush=True)
+    finally:
+        if pool is not None:
+            pool.close()
+            pool.join()
+    return outcomes
+
+
+# -- collecting ---------------------------------------------------------------------------
+def read_trial(run_dir: Path) -> dict[str, Any] | None:
+    """A finished trial's scores and per-epoch curve, or None while it is unfinished."""
+    from nasplug.rundir import RESULT
+
+    if trial_status(run_dir) != "done" or not (run_dir / RESULT).exists():
+        return None
+    result = json.loads((run_dir / RESULT).read_text())
+    bench = result.get("benchmark") or {}
+    history = result.get("history", [])
+    timing = json.loads((run_dir / "timing.json").read_text()) if (run_dir / "timing.json").exists() else {}
+    ranking = json.loads((run_dir / "ranking.json").read_text()) if (run_dir / "ranking.json").exists() else {}
+    return {"genotype": result["genotype"]["string"],
+            "accuracy": {d: bench.get(f"{d}_test_accuracy", math.nan) for d in DATASETS},
+            "curve": [r.get("benchmark", {}).get("test_accuracy", math.nan) for r in history],
+            "seconds": sum(r.get("seconds", 0.0) for r in history) + timing.get("final_seconds", 0.0),
+            "cpu_seconds": timing.get("cpu_seconds"),
+            "kendall_tau": ranking.get("kendall_tau")}
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    values = [v for v in values if v is not None and not math.isnan(v)]
+    if not values:
+        return math.nan, math.nan
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def summarize(args, strategies, epochs: int, seeds) -> dict[str, Any]:
+    """Per strategy: mean/std of the found cells' table accuracy over the finished seeds."""
+    out: dict[str, Any] = {}
+    for strategy in strategies:
+        trials = {s: read_trial(args.out / budget_label(args, epochs) / strategy / f"seed{s}") for s in seeds}
+        done = {s: t for s, t in trials.items() if t is not None}
+        row: dict[str, Any] = {"seeds": len(done), "unfinished": [s for s in seeds if s not in done]}
+        if done:
+            mean, std = mean_std([t["accuracy"]["cifar10"] for t in done.values()])
+            row.update(mean=mean, std=std, seconds=statistics.fmean(t["seconds"] for t in done.values()))
+            cpu = [t["cpu_seconds"] for t in done.values() if t["cpu_seconds"] is not None]
+            if cpu:
+                row["cpu_seconds"] = statistics.fmean(cpu)
+            for d in DATASETS:
+                row[f"{d}_mean"], row[f"{d}_std"] = mean_std([t["accuracy"][d] for t in done.values()])
+            row["per_seed"] = {str(s): {"cifar10": t["accuracy"]["cifar10"], "genotype": t["genotype"],
+                                        "kendall_tau": t["kendall_tau"]} for s, t in done.items()}
+            row["curves"] = {str(s): t["curve"] for s, t in done.items()}
+            taus = [t["kendall_tau"] for t in done.values() if t["kendall_tau"] is not None]
+            if taus:
+                row["kendall_tau"] = statistics.fmean(taus)
+        out[strategy] = row
+    return out
+
+
+def print_report(summary: dict[str, Any], table, label: str) -> None:
+    print(f"\nNAS-Bench-201 search on real CIFAR-10 images, budget {label}")
+    print(f"{'strategy':<11} {'seeds':>5} {'CIFAR-10 test':>16} {'CIFAR-100':>14} {'ImageNet16':>14} "
+          f"{'s/trial':>8} {'tau':>6}  published (NB201 Table 5)")
+    for strategy, row in summary.items():
+        pub = PUBLISHED.get(strategy)
+        pub_text = f"{pub[0]:.2f} +/- {pub[1]:.2f}" if pub else "-"
+        if not row["seeds"]:
+            print(f"{strategy:<11} {0:>5} {'(unfinished)':>16}{'':>47}  {pub_text}")
+            continue
+        tau = row.get("kendall_tau")
+        print(f"{strategy:<11} {row['seeds']:>5} {row['mean']:>7.2f} +/- {row['std']:<5.2f} "
+              f"{row['cifar100_mean']:>6.2f} +/- {row['cifar100_std']:<4.1f} "
+              f"{row['ImageNet16-120_mean']:>6.2f} +/- {row['ImageNet16-120_std']:<4.1f} {row['seconds']:>8.0f} "
+              f"{'' if tau is None else f'{tau:.3f}':>6}  {pub_text}")
+    print(f"{'table mean':<11} {'':>5} {table.mean_accuracy('cifar10'):>7.2f}{'':>9} "
+          f"{table.mean_accuracy('cifar100'):>6.2f}{'':>8} {table.mean_accuracy('ImageNet16-120'):>6.2f}"
+          f"   (a uniformly random cell)")
+    print(f"{'table best':<11} {'':>5} {table.best('cifar10').accuracy:>7.2f}{'':>9} "
+          f"{table.best('cifar100').accuracy:>6.2f}{'':>8} {table.best('ImageNet16-120').accuracy:>6.2f}")
+    print("published table searches (CIFAR-10 test): "
+          + ", ".join(f"{k} {v:.2f}" for k, v in PUBLISHED_TABLE_SEARCH.items()))
+    print("\ntable CIFAR-10 accuracy of the derived cell after each epoch (mean over seeds; "
+          "random has no cell before its final pick)")
+    for strategy, row in summary.items():
+        curves = list(row.get("curves", {}).values())
+        if curves and any(not math.isnan(v) for c in curves for v in c):
+            means = [statistics.fmean(v for v in col if not math.isnan(v)) if any(not math.isnan(v) for v in col)
+                     else math.nan for col in zip(*curves)]
+            print(f"{strategy:<11} " + " ".join(f"{v:5.1f}" for v in means))
+
+
+def save_curves(summary: dict[str, Any], table_mean: float, path: Path, label: str) -> str | None:
+    """Per-epoch table accuracy of every seed's derived cell, one panel per strategy."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed: no PNG (pip install matplotlib)", file=sys.stderr)
+        return None
+    rows = {s: r for s, r in summary.items() if r.get("curves")}
+    if not rows:
+        return None
+    cols = 3
+    fig, axes = plt.subplots(math.ceil(len(rows) / cols), cols, figsize=(4 * cols, 3 * math.ceil(len(rows) / cols)),
+                             squeeze=False, sharey=True)
+    for ax, (strategy, row) in zip(axes.flat, rows.items()):
+        for seed, curve in row["curves"].items():
+            ax.plot(range(1, len(curve) + 1), curve, marker=".", label=f"seed {seed}")
+        ax.axhline(table_mean, color="grey", linestyle="--", linewidth=1, label="table mean")
+        ax.set_title(f"{strategy}: final {row['mean']:.1f} +/- {row['std']:.1f}")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("NB201 CIFAR-10 test acc")
+        ax.legend(fontsize=6)
+    for ax in list(axes.flat)[len(rows):]:
+        ax.axis("off")
+    fig.suptitle(f"derived cell's table accuracy per epoch, {label}")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return str(path)
+
+
+def print_budget_curve(by_epochs: dict[int, dict[str, Any]], table_mean: float, path: Path) -> str | None:
+    """How each strategy's answer moves with the budget: mean +/- std of the found cells per epoch count."""
+    strategies = list(next(iter(by_epochs.values())))
+    print("\nfound cell's table CIFAR-10 accuracy against the budget (epochs), mean +/- std [seeds]")
+    print(f"{'strategy':<11} " + " ".join(f"{f'{e} epochs':>20}" for e in by_epochs))
+    for strategy in strategies:
+        cells = []
+        for summary in by_epochs.values():
+            row = summary[strategy]
+            cells.append(f"{row['mean']:.2f} +/- {row['std']:.2f} [{row['seeds']}]" if row["seeds"] else "-")
+        print(f"{strategy:<11} " + " ".join(f"{c:>20}" for c in cells))
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for strategy in strategies:
+        points = [(e, s[strategy]["mean"], s[strategy]["std"]) for e, s in by_epochs.items() if s[strategy]["seeds"]]
+        if points:
+            e, m, sd = zip(*points)
+            ax.errorbar(e, m, yerr=sd, marker="o", capsize=3, label=strategy)
+    ax.axhline(table_mean, color="grey", linestyle="--", linewidth=1, label="table mean")
+    ax.set_xlabel("search epochs")
+    ax.set_ylabel("found cell's NB201 CIFAR-10 test acc")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return str(path)
+
+
+# -- main ---------------------------------------------------------------------------------
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-root", type=Path, default=REPO.parent / "shared" / "data" / "cifar10-jpeg",
+                        help="an image folder with train/ and test/ (default: ../shared/data/cifar10-jpeg)")
+    parser.add_argument("--data", default="imagefolder", help="a registered dataset (digits: for quick tests)")
+    parser.add_argument("--table", type=Path, default=None,
+                        help="NAS-Bench-201 table directory (default: $NASPLUG_NB201_DIR or ../shared/data/nb201)")
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "out" / "nb201_search",
+                        help="one run directory per trial under it")
+    parser.add_argument("--strategies", default=",".join(STRATEGIES))
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=DEFAULT_BUDGET["epochs"])
+    parser.add_argument("--epochs-list", default=None, help="several budgets, e.g. 10,20 (overrides --epochs)")
+    parser.add_argument("--steps-per-epoch", type=int, default=DEFAULT_BUDGET["steps_per_epoch"],
+                        help="0: one pass over the weight half of the training images per epoch")
+    parser.add_argument("--batch-size", type=int, default=DEFAULT_BUDGET["batch_size"])
+    parser.add_argument("--C", type=int, default=DEFAULT_BUDGET["C"])
+    parser.add_argument("--N", type=int, default=DEFAULT_BUDGET["N"])
+    parser.add_argument("--size", type=int, default=DEFAULT_BUDGET["size"], help="image side in pixels (0: as stored)")
+    parser.add_argument("--limit-train", type=int, default=0, help="use only this many training images (0: all)")
+    parser.add_argument("--eval-batches", type=int, default=4, help="validation batches scoring each epoch's cell")
+    parser.add_argument("--ranking-cells", type=int, default=200, help="random cells for the Kendall tau (0: off)")
+    parser.add_argument("--ranking-batches", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--long", action="store_true",
+                        help=f"gdas and random alone at the long budget ({LONG_BUDGET['epochs']} epochs x "
+                             f"{LONG_BUDGET['steps_per_epoch']} steps; hours per search, resumable)")
+    parser.add_argument("--report", action="store_true", help="collect and print finished trials; run nothing")
+    parser.add_argument("--option", action="append", default=[], metavar="FIELD=JSON",
+                        help="a SearchConfig field for every trial, e.g. sampler_options='{\"carry_unselected\": "
+                             "false}' (repeatable; the budget's directory name gets a hash of them)")
+    args = parser.parse_args(argv)
+    args.option = dict(_parse_option(text) for text in args.option)
+    if args.long:
+        if args.strategies == ",".join(STRATEGIES):
+            args.strategies = ",".join(LONG_STRATEGIES)
+        for key, value in LONG_BUDGET.items():
+            if getattr(args, key) == DEFAULT_BUDGET[key]:
+                setattr(args, key, value)
+    if args.table is None:
+        from nasplug_nb201 import default_dir
+
+        args.table = default_dir(REPO)
+    return args
+
+
+def _parse_option(text: str) -> tuple[str, Any]:
+    field, sep, value = text.partition("=")
+    if not sep or not field:
+        raise SystemExit(f"nb201_search: --option needs FIELD=JSON, got {text!r}")
+    try:
+        return field.strip(), json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise SystemExit(f"nb201_search: --option {field}: {value!r} is not JSON ({exc})") from exc
+
+
+#: the default budget (see the README: ~2 h for 9 strategies x 3 seeds on 2 idle cores)
+DEFAULT_BUDGET = {"epochs": 20, "steps_per_epoch": 0, "batch_size": 64, "C": 8, "N": 1, "size": 16}
+#: the long budget for gdas and random (--long): several hours per search, spanning sessions by resume
+LONG_BUDGET = {"epochs": 150, "steps_per_epoch": 0, "batch_size": 64, "C": 16, "N": 2, "size": 0}
+
+
+def main(argv=None) -> dict[str, Any]:
+    args = parse_args(argv)
+    from nasplug_nb201 import load_table
+
+    table = load_table(args.table)
+    strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
+    epochs_list = [int(e) for e in args.epochs_list.split(",")] if args.epochs_list else [args.epochs]
+    seeds = list(range(args.seeds))
+    if not args.report:
+        run_all(jobs_for(args, strategies, epochs_list, seeds), args.workers)
+
+    by_budget = {}
+    for epochs in epochs_list:
+        label = budget_label(args, epochs)
+        summary = summarize(args, strategies, epochs, seeds)
+        print_report(summary, table, label)
+        png = save_curves(summary, table.mean_accuracy("cifar10"), args.out / f"{label}.png", label)
+        if png:
+            print(f"curves: {png}")
+        by_budget[label] = summary
+    if len(epochs_list) > 1:
+        png = print_budget_curve({e: by_budget[budget_label(args, e)] for e in epochs_list},
+                                 table.mean_accuracy("cifar10"),
+                                 args.out / f"budget-{budget_label(args, epochs_list[0])}-{'-'.join(map(str, epochs_list))}.png")
+        if png:
+            print(f"budget curve: {png}")
+    first = by_budget[budget_label(args, epochs_list[0])]
+    out: dict[str, Any] = {s: {k: v for k, v in row.items() if k != "curves"} for s, row in first.items()}
+    out.update({"table_mean": table.mean_accuracy("cifar10"), "table_best": table.best("cifar10").accuracy,
+                "random_kendall_tau": first.get("random", {}).get("kendall_tau"),
+                "gdas_kendall_tau": first.get("gdas", {}).get("kendall_tau"),
+                "budget": budget_label(args, epochs_list[0]), "out": str(args.out),
+                "published": {k: v[0] for k, v in PUBLISHED.items()},
+                "unfinished": {s: row["unfinished"] for s, row in first.items() if row["unfinished"]}})
+    if len(epochs_list) > 1:
+        out["by_budget"] = {label: {s: {"mean": row.get("mean"), "std": row.get("std"), "seeds": row["seeds"]}
+                                    for s, row in summary.items()} for label, summary in by_budget.items()}
+    print(json.dumps(out, sort_keys=True, default=str))
+    return out
+
+
+if __name__ == "__main__":
+    main()

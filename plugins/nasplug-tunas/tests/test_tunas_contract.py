@@ -1,0 +1,10 @@
+"""nasplug-tunas's components pass nasplug's conformance kit (`python -m nasplug.testing nasplug-tunas`)."""
+
+import pytest
+
+from nasplug.testing import cases
+
+
+@pytest.mark.parametrize("case", cases("nasplug-tunas"), ids=str)
+def test_component_keeps_the_contract(case):
+    case.run_in_pytest()

@@ -1,0 +1,75 @@
+"""benchmarks/nb201_search.py's trials on a tiny digits config: skip finished, resume killed, rank supernets."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import SHARED_DATA
+
+pytest.importorskip("nasplug_nb201")
+pytest.importorskip("nasplug_gdas")
+TABLE = SHARED_DATA / "nb201"
+if not (TABLE / "accuracy.csv").exists():
+    pytest.skip(f"NAS-Bench-201 table not found at {TABLE}", allow_module_level=True)
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "nb201_search.py"
+
+
+def load_bench():
+    spec = importlib.util.spec_from_file_location("nb201_search", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+bench = load_bench()
+
+
+def tiny_args(out: Path, strategies: str = "gdas"):
+    return bench.parse_args(["--data", "digits", "--size", "0", "--C", "2", "--N", "1", "--epochs", "2",
+                             "--steps-per-epoch", "2", "--batch-size", "16", "--seeds", "1", "--eval-batches", "1",
+                             "--strategies", strategies, "--ranking-cells", "6", "--ranking-batches", "1",
+                             "--workers", "1", "--out", str(out), "--table", str(TABLE)])
+
+
+def test_a_killed_trial_resumes_to_the_uninterrupted_answer_and_a_finished_one_is_skipped(tmp_path):
+    from nasplug.search.run import SearchRun, merged_config
+
+    args = tiny_args(tmp_path / "a")
+    [job] = bench.jobs_for(args, ["gdas"], [2], [0])
+    run_dir = Path(job["run_dir"])
+    assert bench.trial_status(run_dir) == "new"
+    killed = SearchRun(merged_config(job["config"]), run_dir=run_dir)
+    killed.run_epoch()
+    killed.save()  # a session ended here, after the first epoch's checkpoint
+    assert bench.trial_status(run_dir) == "partial"
+
+    assert bench.run_trial(job)["status"] == "resumed"
+    assert bench.trial_status(run_dir) == "done"
+    ranking = json.loads((run_dir / "ranking.json").read_text())
+    assert ranking["cells"] == 6 and -1.0 <= ranking["kendall_tau"] <= 1.0
+    assert bench.run_trial(job)["status"] == "skipped"
+
+    [fresh] = bench.jobs_for(tiny_args(tmp_path / "b"), ["gdas"], [2], [0])
+    assert bench.run_trial(fresh)["status"] == "ran"
+    resumed, whole = bench.read_trial(run_dir), bench.read_trial(Path(fresh["run_dir"]))
+    assert resumed["genotype"] == whole["genotype"] and resumed["curve"] == whole["curve"]
+    assert len(whole["curve"]) == 2 and all(10.0 <= v <= 100.0 for v in whole["curve"])
+
+
+def test_summary_counts_only_finished_trials_and_a_broken_trial_reports_its_error(tmp_path):
+    args = tiny_args(tmp_path, "gdas,random")
+    jobs = bench.jobs_for(args, ["random", "gdas"], [2], [0])
+    assert [j["config"]["strategy"] for j in jobs] == ["gdas", "random"]  # cheapest first
+    broken = dict(jobs[1], config=dict(jobs[1]["config"], strategy="no-such-strategy"))
+    outcome = bench.run_trial(broken)
+    assert "no-such-strategy" in outcome["error"] and (Path(broken["run_dir"]) / "error.txt").exists()
+    bench.run_trial(jobs[0])
+    summary = bench.summarize(args, ["gdas", "random"], 2, [0])
+    assert summary["gdas"]["seeds"] == 1 and not math.isnan(summary["gdas"]["mean"])
+    assert summary["random"]["seeds"] == 0 and summary["random"]["unfinished"] == [0]
