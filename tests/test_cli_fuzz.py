@@ -16,7 +16,7 @@ import signal
 
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
@@ -134,6 +134,7 @@ def test_fuzzed_command_lines_run_or_fail_in_one_line(roots, changes):
         signal.signal(signal.SIGALRM, previous)
         torch.set_num_threads(threads)
     text = err.getvalue()
+    event(f"exit {code}")  # --hypothesis-show-statistics: how many examples ran, how many were refused
     assert "Traceback" not in text, (argv, text)
     assert code in (0, 2), (argv, code, text)
     if code == 0:
