@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from nasplug import registry as registry_module
+from nasplug.cli_help import FLAG_HELP
 from nasplug.cli_options import parse_options
 from nasplug.config import TrainConfig, load_toml
 from nasplug.errors import ConfigError, NasplugError
@@ -52,6 +53,20 @@ class _Parser(argparse.ArgumentParser):
                   else f"nasplug: error: {message}\n")
 
 
+class _VersionAction(argparse.Action):
+    """``--version``: the kernel's and every installed plugin's version (read from metadata, nothing imported)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest, nargs=0, default=default, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from nasplug.plugins import installed_versions
+
+        for line in installed_versions():
+            print(line)
+        parser.exit()
+
+
 def _logging_flags(parser: argparse.ArgumentParser) -> None:
     """The console handler's level: INFO by default (epoch lines and progress)."""
     parser.add_argument("--quiet", action="store_true", help="warnings and errors only (no epoch lines, no progress)")
@@ -67,6 +82,7 @@ def _tensorboard_flag(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="nasplug", description="Neural architecture search with plugins.")
+    parser.add_argument("--version", action=_VersionAction, help="print the versions of nasplug and its plugins")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("plugins", help="list installed plugins, what each provides, and load errors")
@@ -77,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("search", help="run an architecture search")
     p.add_argument("--config", help="a TOML file of SearchConfig fields (flags override it)")
     for flag, kind in SEARCH_FLAGS.items():
-        p.add_argument("--" + flag.replace("_", "-"), type=kind, default=None)
+        p.add_argument("--" + flag.replace("_", "-"), type=kind, default=None, help=FLAG_HELP.get(flag))
     _add_option_flags(p, OPTION_FLAGS)
     _data_root_flag(p)
     p.add_argument("--run-dir", default=None, help="directory for this run (default: RUNS_ROOT/<time>-<label>)")
@@ -86,32 +102,63 @@ def build_parser() -> argparse.ArgumentParser:
     _tensorboard_flag(p)
 
     p = sub.add_parser("resume", help="continue a killed search or retraining run from its last checkpoint")
-    p.add_argument("run_dir")
+    p.add_argument("run_dir", help="the run directory of the search or retraining run")
     p.add_argument("--strict", action="store_true",
                    help="refuse to resume when a plugin, nasplug or torch changed version since the run started")
     p.add_argument("--from-previous", action="store_true",
                    help="continue from checkpoint.prev.pt (when checkpoint.pt is damaged)")
     _logging_flags(p)
+    _tensorboard_flag(p)
 
     p = sub.add_parser("train", help="retrain a genotype from scratch and report test accuracy, params, FLOPs")
     p.add_argument("genotype", help="a genotype.json, a search run directory, or a named genotype")
     p.add_argument("--config", help="a TOML file of TrainConfig fields")
     for flag, kind in TRAIN_FLAGS.items():
         if kind is bool:
-            p.add_argument("--" + flag.replace("_", "-"), action="store_true", default=None)
+            p.add_argument("--" + flag.replace("_", "-"), action="store_true", default=None, help=FLAG_HELP.get(flag))
         else:
-            p.add_argument("--" + flag.replace("_", "-"), type=kind, default=None)
+            p.add_argument("--" + flag.replace("_", "-"), type=kind, default=None, help=FLAG_HELP.get(flag))
     _add_option_flags(p, ("space", "data"))
     _data_root_flag(p)
-    p.add_argument("--run-dir", default=None)
+    p.add_argument("--run-dir", default=None, help="directory for this run (default: RUNS_ROOT/<time>-<label>)")
     _overwrite_flag(p)
     _logging_flags(p)
     _tensorboard_flag(p)
 
     p = sub.add_parser("show", help="print a run's genotype and draw its cells and architecture distribution")
-    p.add_argument("run_dir")
+    p.add_argument("run_dir", help="the run directory to describe")
     p.add_argument("--out", default=None, help="where to write the PNGs (default: the run directory)")
+    parser.set_defaults(_command_errors=_add_plugin_commands(sub))
     return parser
+
+
+def _add_plugin_commands(sub) -> list[Exception]:
+    """The subcommands plugins add (hook ``nasplug_cli_commands``); returns the errors of the broken ones.
+
+    A command whose ``add_arguments`` raises stays listed, and running it
+    reports the plugin's error (exit 2) instead of breaking every command.
+    """
+    from nasplug.cli_commands import plugin_commands
+    from nasplug.errors import PluginLoadError
+    from nasplug.plugins import load_plugins
+
+    commands, errors = plugin_commands(load_plugins(), reserved=set(sub.choices))
+    for name, entry in sorted(commands.items()):
+        p = sub.add_parser(name, help=f"{entry.command.help} [{entry.plugin}]", description=entry.command.help)
+        try:
+            entry.command.add_arguments(p)
+            p.set_defaults(_plugin_run=entry.command.run)
+        except Exception as exc:
+            error = PluginLoadError(entry.plugin, None, f"adding the arguments of command {name!r}", exc)
+            errors.append(error)
+            del sub.choices[name]
+            sub._choices_actions[:] = [a for a in sub._choices_actions if a.dest != name]
+            # no flags (every token is taken as is), so running it reaches the error report
+            p = sub.add_parser(name, help=f"(broken, see `nasplug plugins`) [{entry.plugin}]", prefix_chars="\0",
+                               add_help=False)
+            p.add_argument("args", nargs="*", help="ignored")
+            p.set_defaults(_broken=error)
+    return errors
 
 
 def _collect(args: argparse.Namespace, flags: dict[str, Any], option_kinds: Sequence[str],
@@ -147,9 +194,10 @@ def _table(values: dict[str, Any], field: str) -> dict[str, Any]:
 
 
 def cmd_plugins(args) -> int:
-    from nasplug.plugin_listing import listing, text_lines
+    from nasplug.plugin_listing import error_record, listing, text_lines
 
     report = listing(registry_module.default_registry(), verbose=args.verbose)
+    report["errors"] += [error_record(e) for e in getattr(args, "_command_errors", ())]
     if args.json:
         print(json.dumps(report, indent=2, sort_keys=True))
     else:
@@ -175,30 +223,44 @@ def _report_search(result) -> int:
     return 0
 
 
+def _board(args):
+    """The TensorBoard logger ``--tensorboard DIR`` asks for (a one-line error when tensorboard is missing)."""
+    if not getattr(args, "tensorboard", None):
+        return None
+    from nasplug.tensorboard import TensorBoardLogger
+
+    return TensorBoardLogger(args.tensorboard)
+
+
 def cmd_resume(args) -> int:
     from nasplug.search.run import SearchRun
     from nasplug.train import Trainer, is_training_run
 
     log = logging.getLogger(__name__)
-    if is_training_run(Path(args.run_dir)):
-        trainer = Trainer.resume(args.run_dir, verbose=not args.quiet, from_previous=args.from_previous)
-        log.info(f"resuming retraining {args.run_dir} at epoch {trainer.epoch}/{trainer.config.epochs}")
-        return _report_train(trainer.run())
-    run = SearchRun.resume(args.run_dir, verbose=not args.quiet, from_previous=args.from_previous,
-                           strict=args.strict)
-    log.info(f"resuming {args.run_dir} at epoch {run.state.epoch}/{run.config.epochs}")
-    return _report_search(run.run())
+    board = _board(args)  # the continued epochs are appended to the same event directory when it is given again
+    try:
+        if is_training_run(Path(args.run_dir)):
+            trainer = Trainer.resume(args.run_dir, verbose=not args.quiet, from_previous=args.from_previous)
+            trainer.callbacks += [board] if board is not None else []
+            log.info(f"resuming retraining {args.run_dir} at epoch {trainer.epoch}/{trainer.config.epochs}")
+            return _report_train(trainer.run())
+        run = SearchRun.resume(args.run_dir, callbacks=[board] if board is not None else (),
+                               verbose=not args.quiet, from_previous=args.from_previous, strict=args.strict)
+        log.info(f"resuming {args.run_dir} at epoch {run.state.epoch}/{run.config.epochs}")
+        result = run.run()
+        if board is not None:
+            board.log_genotype(result.space, result.genotype, len(result.history), tag="final_genotype")
+        return _report_search(result)
+    finally:
+        if board is not None:
+            board.close()
 
 
 def cmd_train(args) -> int:
     from nasplug.train import train
 
     values = _collect(args, TRAIN_FLAGS, ("space", "data"), "train")
-    board = None
-    if args.tensorboard:
-        from nasplug.tensorboard import TensorBoardLogger
-
-        board = TensorBoardLogger(args.tensorboard)
+    board = _board(args)
     try:
         result = train(args.genotype, TrainConfig.from_dict(values), run_dir=args.run_dir, verbose=not args.quiet,
                        overwrite=args.overwrite, callbacks=[board] if board is not None else ())
@@ -237,6 +299,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                              getattr(args, "log_level", None))
     try:
         with stop_on_signals(), console_logging(level):
+            if getattr(args, "_broken", None) is not None:
+                raise args._broken
+            if args.command not in COMMANDS:  # a plugin's command
+                status = args._plugin_run(args)
+                return 0 if status is None else int(status)
             return COMMANDS[args.command](args)
     except Stopped as exc:
         print(f"nasplug: {exc}", file=sys.stderr)

@@ -22,6 +22,8 @@ from torch import nn
 from nasplug.errors import ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover
+    from pathlib import Path
+
     from nasplug.search.run import SearchRun, SearchState
     from nasplug.spaces.base import Decision, Genotype, SearchSpace
 
@@ -230,12 +232,20 @@ class Reward(abc.ABC):
 
 
 class LatencyModel(abc.ABC):
-    """Predicts the cost (milliseconds, unless :attr:`unit` says otherwise) of an architecture."""
+    """Predicts the cost (milliseconds, unless :attr:`unit` says otherwise) of an architecture.
+
+    ``cache_dir`` is the run directory of the search that uses the model (None
+    without one); :class:`~nasplug.search.run.SearchRun` sets it before it
+    calls :meth:`prepare`.  A model that measures something costly or noisy
+    (a timed lookup table) saves it there and reloads it when it finds it, so
+    ``nasplug resume`` continues with exactly the costs the run started with.
+    """
 
     unit: str = "ms"
+    cache_dir: "Path | None" = None
 
     def prepare(self, space: "SearchSpace", input_shape: tuple[int, ...], num_classes: int) -> None:
-        """Build or load what prediction needs (measure a table, read a file)."""
+        """Build or load what prediction needs (measure a table, read a file; see :attr:`cache_dir`)."""
 
     @abc.abstractmethod
     def predict(self, choices: Mapping[str, int]) -> float:

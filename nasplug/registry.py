@@ -138,6 +138,16 @@ class Registry:
         known = {e.name if not self.is_ambiguous(kind, e.name) else e.qualified: e.plugin for e in self.entries(kind)}
         raise UnknownComponentError(KINDS[kind][1], name, known, self._unknown_hints(kind, distribution, short))
 
+    def knows(self, kind: str, name: str) -> bool:
+        """Whether ``name`` (short or qualified) names a component of ``kind``, ambiguous short names included."""
+        try:
+            self.entry(kind, name)
+        except AmbiguousComponentError:
+            return True
+        except UnknownComponentError:
+            return False
+        return True
+
     def _unknown_hints(self, kind: str, distribution: str | None, short: str) -> list[str]:
         """Why a name may be missing: the first-party package that has it, plugins that failed to load."""
         failed = {canonical(e.plugin): e for e in self.errors if isinstance(e, PluginLoadError)}

@@ -66,7 +66,7 @@ def load_genotype_record(source: str | Path | Mapping[str, Any], registry=None) 
                                   f"(`nasplug resume {path.parent}` finishes it)")
         if path.exists():
             record = read_json(path, "a genotype record")
-        elif str(source) in registry.names("genotype"):
+        elif registry.knows("genotype", str(source)):  # a short or qualified name (nasplug-gdas:gdas)
             record = dict(registry.get("genotype", str(source)))
         else:
             raise GenotypeError(f"{str(source)!r} is neither a genotype JSON file, a run directory, nor a named "
@@ -110,8 +110,11 @@ class Trainer:
         loading = loader_options(cfg.num_workers, cfg.pin_memory, self.device)
         apply_threads(cfg.threads)
         torch.manual_seed(cfg.seed)
-        search_space = self.registry.get("space", record["space"], **record.get("space_options", {}))
-        child_options = {**record.get("space_options", {}), **search_space.child_defaults(), **cfg.space_options}
+        # the user's options reach the search space too, so child_C/child_layers change its child defaults;
+        # an option the space does not take is a ConfigError naming the ones it does
+        search_options = {**record.get("space_options", {}), **cfg.space_options}
+        search_space = self.registry.get("space", record["space"], **search_options)
+        child_options = {**search_options, **search_space.child_defaults(), **cfg.space_options}
         self.space = self.registry.get("space", record["space"], **child_options)
         try:
             self.genotype = self.space.genotype_from_json(record["genotype"])

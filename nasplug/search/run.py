@@ -114,7 +114,9 @@ class SearchRun:
 
     def __init__(self, config: SearchConfig, registry=None, run_dir: str | Path | None = None,
                  callbacks: Iterable[Callback] = (), verbose: bool = False, write_files: bool = True,
-                 overwrite: bool = False):
+                 overwrite: bool = False, cache_dir: str | Path | None = None):
+        """``cache_dir`` is where the latency model keeps what it measures (:attr:`LatencyModel.cache_dir`):
+        the run directory by default; :meth:`resume` passes the resumed run's."""
         self.registry = registry or registry_module.default_registry()
         # names, options and capabilities are settled before anything is built or written
         self.composition = compose(config, self.registry)
@@ -141,7 +143,13 @@ class SearchRun:
                                                           **parts.optimizer_options)
         self.latency_model: LatencyModel | None = None
         self.reward: Reward | None = None
-        self._build_cost_parts()
+        self.run_dir: Path | None = None
+        self._lock = None
+        if write_files:  # claimed before the cost parts: a latency model keeps what it measures in it
+            label = f"{cfg.space}-{cfg.strategy}-seed{cfg.seed}"
+            self._claim(Path(run_dir) if run_dir is not None else new_run_dir(cfg.runs_root, label),
+                        fresh=True, overwrite=overwrite)
+        self._build_cost_parts(self.run_dir if cache_dir is None else Path(cache_dir))
         self.benchmark = None
         if cfg.benchmark is not None:
             self.benchmark = self.registry.get("benchmark", cfg.benchmark, **cfg.benchmark_options)
@@ -162,14 +170,9 @@ class SearchRun:
         self.final: Genotype | None = None
         self.optimizer.setup(self)
 
-        self.run_dir: Path | None = None
-        self._lock = None
         self._metrics_rows = 0  # lines of metrics.jsonl that match self.history
         self.skipped_steps = 0
-        if write_files:
-            label = f"{cfg.space}-{cfg.strategy}-seed{cfg.seed}"
-            self._claim(Path(run_dir) if run_dir is not None else new_run_dir(cfg.runs_root, label),
-                        fresh=True, overwrite=overwrite)
+        if self.run_dir is not None:
             atomic_write_json(self.run_dir / CONFIG, self.composition.record(self.registry, self.provenance()),
                               "the configuration")
 
@@ -189,12 +192,13 @@ class SearchRun:
         """Versions, host and device this run is made on (recorded in config.json and result.json)."""
         return provenance(self.registry, self.config.device)
 
-    def _build_cost_parts(self) -> None:
+    def _build_cost_parts(self, cache_dir: Path | None) -> None:
         cfg = self.composition.config  # compose() decided whether a reward applies and which cost model
         reward_name, model_name = cfg.reward, cfg.latency_model
         if reward_name is None:
             return
         self.latency_model = self.registry.get("latency_model", model_name, **cfg.latency_options)
+        self.latency_model.cache_dir = cache_dir
         self.latency_model.prepare(self.space, self.data.input_shape, self.data.num_classes)
         options = dict(cfg.reward_options)
         if cfg.latency_target is not None:
@@ -535,7 +539,8 @@ class SearchRun:
         config, record = load_search_config(run_dir)
         registry = registry or registry_module.default_registry()
         check_versions(record, registry, config.device, strict)
-        run = cls(config, registry=registry, callbacks=callbacks, verbose=verbose, write_files=False)
+        run = cls(config, registry=registry, callbacks=callbacks, verbose=verbose, write_files=False,
+                  cache_dir=run_dir)
         run._claim(run_dir, fresh=False)
         checkpoint = run_dir / (PREVIOUS_CHECKPOINT if from_previous else CHECKPOINT)
         if from_previous and not checkpoint.exists():
@@ -553,9 +558,17 @@ class SearchRun:
     def load_checkpoint_file(self, path: Path) -> None:
         """Load ``path`` into this run; damage, another run's file or a wrong layout is a one-line error."""
         state = load_checkpoint(path, map_location=self.device)
-        recorded, current = state.get("config"), config_fingerprint(self.composition.config)
-        # fields both know (a config written by an older nasplug lacks newer fields)
-        differ = sorted(k for k in set(recorded or {}) & set(current) if recorded[k] != current[k])
+        recorded = state.get("config") or {}
+
+        def differing(current: dict[str, Any]) -> list[str]:
+            # fields both know (a config written by an older nasplug lacks newer fields)
+            return sorted(k for k in set(recorded) & set(current) if recorded[k] != current[k])
+
+        # the resolved config (qualified names, merged options), or as config.json has it (run dirs written
+        # before names were resolved)
+        differ = differing(config_fingerprint(self.composition.config))
+        if differ and differing(config_fingerprint(self.config)) == []:
+            differ = []
         if differ:
             raise RunDirError(f"{path}: written by another configuration than {path.parent / CONFIG} "
                               f"(fields differ: {', '.join(differ)}); it belongs to a different run")
