@@ -79,12 +79,17 @@ def roots(tmp_path_factory):
     return base
 
 
+def pool(values):
+    """A value from the flag's own pool (mostly sensible) or the shared pool of bad numbers, even odds."""
+    return st.one_of(st.sampled_from(values), st.sampled_from(NUMBERS))
+
+
 def change():
     flag = st.sampled_from(sorted(FLAGS)).flatmap(
-        lambda f: st.sampled_from(FLAGS[f] + NUMBERS).map(lambda v: ("flag", f, v)))
+        lambda f: pool(FLAGS[f]).map(lambda v: ("flag", f, v)))
     option = st.sampled_from(sorted(OPTIONS)).flatmap(
         lambda kind: st.sampled_from(sorted(OPTIONS[kind])).flatmap(
-            lambda key: st.sampled_from(OPTIONS[kind][key] + NUMBERS).map(lambda v: ("option", kind, f"{key}={v}"))))
+            lambda key: pool(OPTIONS[kind][key]).map(lambda v: ("option", kind, f"{key}={v}"))))
     root = st.sampled_from(ROOTS).map(lambda r: ("root", r, None))
     toml = st.lists(st.sampled_from(TOML_LINES), min_size=1, max_size=3).map(lambda ls: ("toml", ls, None))
     return st.one_of(flag, option, root, toml)
