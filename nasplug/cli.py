@@ -14,7 +14,7 @@ from nasplug import registry as registry_module
 from nasplug.cli_help import FLAG_HELP
 from nasplug.cli_options import parse_options
 from nasplug.config import TrainConfig, load_toml
-from nasplug.errors import NasplugError
+from nasplug.errors import ConfigError, NasplugError
 from nasplug.logs import LEVELS, console_logging, level_from_flags
 
 # flag -> SearchConfig field, for flags whose value is passed through as is
@@ -52,6 +52,15 @@ def _distributed_flags(parser: argparse.ArgumentParser) -> None:
                         help="torch.distributed backend (default auto: nccl on CUDA, gloo on CPU)")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its usage errors in the same ``nasplug: error: ...`` form (exit 2) as every other error."""
+
+    def error(self, message: str):
+        self.print_usage(sys.stderr)
+        self.exit(2, f"nasplug: error: {self.prog.split()[-1]}: {message}\n" if " " in self.prog
+                  else f"nasplug: error: {message}\n")
+
+
 class _VersionAction(argparse.Action):
     """``--version``: the kernel's and every installed plugin's version (read from metadata, nothing imported)."""
 
@@ -80,9 +89,9 @@ def _tensorboard_flag(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="nasplug", description="Neural architecture search with plugins.")
+    parser = _Parser(prog="nasplug", description="Neural architecture search with plugins.")
     parser.add_argument("--version", action=_VersionAction, help="print the versions of nasplug and its plugins")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("plugins", help="list installed plugins, what each provides, and load errors")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -183,7 +192,10 @@ def _collect(args: argparse.Namespace, flags: dict[str, Any], option_kinds: Sequ
     values: dict[str, Any] = {}
     if getattr(args, "config", None):
         data = load_toml(args.config)
-        values.update(data.get(section, data))
+        table = data.get(section, data)
+        if not isinstance(table, dict):
+            raise ConfigError(f"config file {args.config!r}: [{section}] must be a table of fields, got {table!r}")
+        values.update(table)
     for flag in flags:
         value = getattr(args, flag, None)
         if value is not None:
@@ -192,10 +204,18 @@ def _collect(args: argparse.Namespace, flags: dict[str, Any], option_kinds: Sequ
         items = getattr(args, f"{kind}_option", None)
         field = {"optimizer": "optimizer_options", "latency": "latency_options"}.get(kind, f"{kind}_options")
         if items:
-            values[field] = {**values.get(field, {}), **parse_options(items)}
+            values[field] = {**_table(values, field), **parse_options(items)}
     if getattr(args, "data_root", None):
-        values["data_options"] = {**values.get("data_options", {}), "root": args.data_root}
+        values["data_options"] = {**_table(values, "data_options"), "root": args.data_root}
     return values
+
+
+def _table(values: dict[str, Any], field: str) -> dict[str, Any]:
+    """``values[field]`` as a mapping to merge flags into; a TOML scalar there is an error naming the field."""
+    table = values.get(field, {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"{field} must be a table of KEY = VALUE options, got {table!r}")
+    return table
 
 
 def cmd_plugins(args) -> int:

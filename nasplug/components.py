@@ -228,6 +228,8 @@ class Reward(abc.ABC):
             raise ConfigError(f"reward needs a positive latency target T0 (--latency-target), got target={target!r}")
         else:
             self.target = float(target)
+        if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not math.isfinite(beta):
+            raise ConfigError(f"{type(self).__name__} beta must be a finite number, got beta={beta!r}")
         self.beta = float(beta)
 
     @abc.abstractmethod

@@ -128,6 +128,8 @@ def _one_of(*allowed: str):
     return check
 
 
+int_in_range = _int_range
+
 seed_field = attrs.field(default=0, validator=_int_range(0, MAX_SEED))
 threads_field = attrs.field(default=None, validator=_int_range(1, max_threads))
 

@@ -22,6 +22,7 @@ from nasplug.config import TrainConfig, apply_threads
 from nasplug.devices import resolve_device
 from nasplug.divergence import DivergenceError, is_finite
 from nasplug.errors import ConfigError, GenotypeError, NasplugError, RunDirError
+from nasplug.memory import check_fits
 from nasplug.metrics import count_macs, count_parameters
 from nasplug.progress import progress
 from nasplug.rundir import (CHECKPOINT, CONFIG, GENOTYPE, METRICS, PREVIOUS_CHECKPOINT, RESULT, append_jsonl,
@@ -129,6 +130,9 @@ class Trainer:
                                 f"{type(exc).__name__}: {exc}") from None
         self.data = self.registry.get("dataset", cfg.data, **cfg.data_options)
         train_set = self.data.train if cfg.augment is None else self.data.train.with_augment(cfg.augment)
+        check_fits(lambda: self.space.build_child(self.genotype, self.data.input_shape, self.data.num_classes,
+                                                  auxiliary=cfg.auxiliary_weight > 0),
+                   self.device, f"{record['space']} child network", child_options)
         self.model = self.space.build_child(self.genotype, self.data.input_shape, self.data.num_classes,
                                             auxiliary=cfg.auxiliary_weight > 0).to(self.device)
         if cfg.sync_batchnorm:
@@ -322,5 +326,12 @@ def train(source, config: TrainConfig | None = None, registry=None, run_dir=None
           callbacks: Iterable[Callable[[Trainer, str], None]] = ()) -> TrainResult:
     """Retrain ``source`` (a genotype record, JSON path, run directory or registered name)."""
     record = load_genotype_record(source, registry)
-    return Trainer(record, config or TrainConfig(), registry, run_dir, verbose, write_files, overwrite,
-                   callbacks).run()
+    try:
+        trainer = Trainer(record, config or TrainConfig(), registry, run_dir, verbose, write_files, overwrite,
+                          callbacks)
+    except GenotypeError as exc:
+        if isinstance(source, (str, Path)) and Path(source).exists():  # name the file the record came from
+            path = Path(source) / GENOTYPE if Path(source).is_dir() else Path(source)
+            raise GenotypeError(f"{path}: {exc}") from None
+        raise
+    return trainer.run()

@@ -31,6 +31,7 @@ from nasplug.components import ArchOptimizer, ArchParameters, LatencyModel, Rewa
 from nasplug.config import SearchConfig, apply_threads
 from nasplug.data.bundle import search_split
 from nasplug.devices import resolve_device
+from nasplug.memory import check_fits
 from nasplug.errors import ConfigError, NasplugError, RunDirError
 from nasplug import signals
 from nasplug.checkpoint import load_checkpoint, save_checkpoint
@@ -133,6 +134,8 @@ class SearchRun:
         self.data = self.registry.get("dataset", cfg.data, **cfg.data_options)
         self.train_set, self.valid_set = search_split(self.data.train, cfg.train_portion, cfg.seed)
         self.generator = torch.Generator().manual_seed(cfg.seed)
+        check_fits(lambda: self.space.build_supernet(self.data.input_shape, self.data.num_classes), self.device,
+                   f"{cfg.space} supernet", cfg.space_options)
         self.supernet = self.space.build_supernet(self.data.input_shape, self.data.num_classes).to(self.device)
         self.arch = ArchParameters(self.space.decisions, cfg.arch_init_std, self.generator).to(self.device)
         if cfg.sync_batchnorm:
