@@ -254,7 +254,9 @@ def _report_search(result) -> int:
 
 def _board(args):
     """The TensorBoard logger ``--tensorboard DIR`` asks for (a one-line error when tensorboard is missing)."""
-    if not getattr(args, "tensorboard", None):
+    from nasplug import distributed
+
+    if not getattr(args, "tensorboard", None) or distributed.launched_rank() != 0:  # rank 0 writes the events
         return None
     from nasplug.tensorboard import TensorBoardLogger
 
@@ -384,10 +386,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             if distributed.launched():
                 distributed.shutdown()
     except Stopped as exc:
-        print(f"nasplug: {exc}", file=sys.stderr)
+        if distributed.launched_rank() == 0:  # the ranks stop together; rank 0 says where (the others wrote nothing)
+            print(f"nasplug: {exc}", file=sys.stderr)
         return exc.exit_code
     except NasplugError as exc:
-        print(f"nasplug: error: {exc}", file=sys.stderr)
+        from nasplug.divergence import DivergenceError
+
+        if distributed.launched_rank() == 0 or not isinstance(exc, DivergenceError):  # all ranks agree on it
+            print(f"nasplug: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("nasplug: interrupted; `nasplug resume RUN_DIR` continues from the last checkpoint", file=sys.stderr)

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import signal
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
@@ -51,6 +52,11 @@ class DistributedError(NasplugError):
 def launched() -> bool:
     """True inside a process started by torch's launcher with more than one process."""
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def launched_rank() -> int:
+    """This process's rank as the launcher set it (0 outside a launched job), without joining the group."""
+    return int(os.environ.get("RANK", "0")) if launched() else 0
 
 
 def choose_backend(device: str) -> str:
@@ -361,6 +367,10 @@ def rank_seed(seed: int, rank: int) -> int:
     return (seed * 1_000_003 + 7_919 * (rank + 1)) % (2 ** 63)
 
 
+# exit codes of a rank that printed its own one-line `nasplug:` message (an error, a stop on SIGINT/SIGTERM)
+REPORTED_EXIT_CODES = (2, 130, 143)
+
+
 def launch_argv(nproc: int, argv: Sequence[str]) -> list[str]:
     """Arguments for ``torch.distributed.run``: ``nproc`` local workers of ``python -m nasplug ARGV``."""
     return ["--standalone", "--nproc-per-node", str(nproc), "-m", "nasplug", *argv]
@@ -373,15 +383,25 @@ def launch(nproc: int, argv: Sequence[str], backend: str | None = None) -> int:
     reports the failed rank, so a dead rank ends the job with an error.
     """
     from torch.distributed import run as torchrun
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
 
     if backend:
         os.environ["NASPLUG_DIST_BACKEND"] = backend
     try:
         torchrun.main(launch_argv(nproc, argv))
+    except SignalException as exc:
+        # the launcher passed the signal on to the ranks and waited for them: they stopped together and
+        # rank 0 said where (``nasplug resume`` continues); exit as a process stopped by that signal does
+        return 128 + int(exc.sigval)
     except ChildFailedError as exc:
         # failures are keyed by global rank; the earliest is the root cause, the others followed it
         failures = sorted(getattr(exc, "failures", {}).items(), key=lambda item: item[1].timestamp)
+        codes = [f.exitcode for _, f in failures]
+        if codes and codes[0] in REPORTED_EXIT_CODES and \
+                all(code in REPORTED_EXIT_CODES or code == -signal.SIGTERM for code in codes):
+            return codes[0]  # a rank printed its own `nasplug: ...` line (the others stopped with it or were
+            # stopped by the launcher): a second line would only repeat it
         failures = ", ".join(f"rank {rank} (exit code {f.exitcode})" for rank, f in failures) or str(exc)
         raise DistributedError(f"the distributed job failed: {failures}") from exc
     return 0

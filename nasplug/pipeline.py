@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from nasplug import distributed
 from nasplug import registry as registry_module
 from nasplug.config import SearchConfig, TrainConfig
 from nasplug.search.run import Callback, SearchResult, SearchRun, genotype_record, merged_config
@@ -34,7 +35,7 @@ class Pipeline:
         self.result: SearchResult | None = None
 
     def _tensorboard(self, sub: str = ""):
-        if self.tensorboard is None:
+        if self.tensorboard is None or distributed.launched_rank() != 0:  # only rank 0 writes, as for the run dir
             return None
         from nasplug.tensorboard import TensorBoardLogger
 

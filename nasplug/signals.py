@@ -52,6 +52,23 @@ def check(epoch: int, step: int, run_dir=None) -> None:
         raise Stopped(_requested, epoch, step, run_dir)
 
 
+def check_agreed(dist, epoch: int, step: int, run_dir=None) -> None:
+    """:func:`check` for every rank of a distributed run at once (``dist``: a ``DistContext``).
+
+    A signal may reach one rank only, or the ranks at different steps; the
+    ranks all-reduce the flag (as they agree on a non-finite loss), so all of
+    them stop at the same boundary instead of one waiting in a collective of
+    the next step for a rank that has left.
+    """
+    signum = _requested
+    if dist.active:
+        seen = dist.sum([float(signum == s) for s in NAMES])
+        if signum is None:
+            signum = next((s for s, count in zip(NAMES, seen) if count), None)
+    if signum is not None:
+        raise Stopped(signum, epoch, step, run_dir)
+
+
 @contextlib.contextmanager
 def stop_on_signals():
     """Turn SIGTERM/SIGINT into a request to stop (main thread only; elsewhere a no-op)."""

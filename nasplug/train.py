@@ -229,7 +229,7 @@ class Trainer:
         bar = progress(len(self.train_loader), f"train epoch {self.epoch + 1}/{cfg.epochs}", log=logger,
                        enabled=self.verbose)
         for step, (x, y) in enumerate(self.train_loader):
-            signals.check(self.epoch, step, self.run_dir)
+            signals.check_agreed(self.dist, self.epoch, step, self.run_dir)
             x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
             self.optimizer.zero_grad(set_to_none=True)
             with autocast(self.device, self.amp_dtype):
@@ -295,7 +295,7 @@ class Trainer:
                 self._replace_previous = False
                 append_jsonl(self.run_dir / METRICS, self.history[self._metrics_rows:])
                 self._metrics_rows = len(self.history)
-            signals.check(self.epoch, 0, self.run_dir)
+            signals.check_agreed(self.dist, self.epoch, 0, self.run_dir)
         test_loss, test_acc = evaluate(self.model, self.test_loader, self.device, self.dist)
         example = next(iter(self.test_loader))[0][:1].to(self.device)
         result = TrainResult(

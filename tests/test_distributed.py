@@ -232,6 +232,47 @@ def test_a_rank_killed_mid_run_ends_the_job_with_an_error_naming_it(tmp_path):
     assert "rank 1 (exit code -9)" in stderr, stderr[-2000:]
 
 
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds the ranks' processes through /proc")
+def test_sigterm_to_one_rank_stops_every_rank_at_the_same_step(tmp_path):
+    """A signal that reaches rank 1 only: the ranks agree on the stop flag, nobody waits in a collective."""
+    run_dir = tmp_path / "stopped"
+    proc = subprocess.Popen([sys.executable, "-m", "nasplug", "search", "--nproc", "2", *TINY, *GDAS,
+                             "--steps-per-epoch", "400", "--run-dir", str(run_dir)],
+                            cwd=tmp_path, env=env(), start_new_session=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        ranks = {}
+        _wait_for(lambda: ranks.update({_rank_of(p): p for p in _children(proc.pid)}) or 1 in ranks, 60,
+                  "the worker processes")
+        _wait_for(lambda: (run_dir / "config.json").exists(), 120, "the search to start")
+        time.sleep(2)
+        os.kill(ranks[1], signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 143, stderr[-2000:]
+    messages = [line for line in stderr.splitlines() if line.startswith("nasplug:")]
+    assert len(messages) == 1 and "on SIGTERM" in messages[0] and f"nasplug resume {run_dir}" in messages[0], stderr
+    assert (run_dir / "config.json").exists()
+
+
+def test_divergence_of_a_distributed_search_is_one_error_line(tmp_path):
+    proc = nasplug("search", "--nproc", "2", *TINY, "--strategy", "gdas", "--epochs", "1", "--w-lr", "1e6",
+                   "--run-dir", str(tmp_path / "run"), cwd=tmp_path, check=False)
+    assert proc.returncode == 2
+    messages = [line for line in proc.stderr.splitlines() if line.startswith("nasplug:")]
+    assert len(messages) == 1 and "diverged" in messages[0], proc.stderr
+
+
+def test_only_rank_0_writes_tensorboard_events(tmp_path):
+    pytest.importorskip("tensorboard")
+    nasplug("search", "--nproc", "2", *TINY, "--strategy", "gdas", "--epochs", "1",
+            "--run-dir", str(tmp_path / "run"), "--tensorboard", str(tmp_path / "tb"), cwd=tmp_path)
+    assert len(list((tmp_path / "tb").glob("events.out.tfevents.*"))) == 1
+
+
 #: the strategies of the repo's plugins that refuse a distributed search, and why (see their READMEs)
 REFUSED = {"darts-2nd": "unrolled", "amended": "unrolled", "gibbs": "omega and alpha moves",
            "gibbs-1st": "omega and alpha moves", "gibbs-mean": "omega and alpha moves",

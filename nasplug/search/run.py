@@ -415,7 +415,7 @@ class SearchRun:
             if step >= self.state.steps_per_epoch:
                 break
             self.state.step_in_epoch = step
-            signals.check(epoch, step, self.run_dir)
+            signals.check_agreed(self.dist, epoch, step, self.run_dir)
             for part in self._step_order():
                 if part == "weight":
                     metrics = self.optimizer.weight_step(self, *train_batch)
@@ -482,7 +482,7 @@ class SearchRun:
             for callback in self.callbacks:
                 callback(self, "epoch")
             self.save()
-            signals.check(self.state.epoch, 0, self.run_dir)
+            signals.check_agreed(self.dist, self.state.epoch, 0, self.run_dir)
         if not self.finished:
             self.final = self.optimizer.final_genotype(self)
             self.finished = True
