@@ -61,6 +61,7 @@ import attrs
 
 from nasplug.config import load_toml
 from nasplug.errors import ConfigError, NasplugError
+from nasplug.signals import Stopped
 
 EXECUTORS = ("ray", "local")
 RAY_MISSING = ('the ray executor needs Ray, which is not installed: pip install "nasplug[ray]" '
@@ -234,6 +235,8 @@ def _local(trials: Sequence[Trial], root: Path, report: Callable[[dict], None]) 
             report(run_trial(trial, root))
         except NasplugError as exc:
             report(_failed_row(trial, str(exc)))
+        except Stopped:
+            raise  # SIGTERM/SIGINT stop the sweep, not only this trial; a rerun resumes it from its checkpoint
         except Exception:  # a trial's crash is recorded, the sweep goes on
             report(_failed_row(trial, traceback.format_exc(limit=5)))
 

@@ -163,3 +163,18 @@ def test_a_killed_ray_sweep_rerun_finishes_only_what_was_missing(ray_instance, r
     # nothing lost: the same genotypes as the uninterrupted sweep of the same searches
     uninterrupted = {(r["params"]["strategy"], r["params"]["seed"]): r["genotype"] for r in ray_sweep[1]}
     assert {(r["params"]["strategy"], r["params"]["seed"]): r["genotype"] for r in rows} == uninterrupted
+
+
+def test_a_signal_stops_a_local_sweep_instead_of_failing_every_trial(tmp_path):
+    """SIGTERM during a local sweep: the trial stops at a step boundary and the sweep with it (a rerun resumes)."""
+    from nasplug.signals import Stopped, stop_on_signals
+
+    trials = grid({**TINY, "strategy": "gdas"}, {"seed": [0, 1]})
+    with stop_on_signals():
+        os.kill(os.getpid(), signal.SIGTERM)  # arrives before the first step: the flag is set, nothing dies
+        with pytest.raises(Stopped):
+            run_sweep(trials, tmp_path, executor="local", log=None)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["trials"] == []  # no trial recorded as failed
+    rows = run_sweep(trials, tmp_path, executor="local", log=None)
+    assert [row["status"] for row in rows] == ["done", "done"]
