@@ -52,6 +52,7 @@ import itertools
 import json
 import os
 import re
+import signal
 import time
 import traceback
 from pathlib import Path
@@ -61,6 +62,7 @@ import attrs
 
 from nasplug.config import load_toml
 from nasplug.errors import ConfigError, NasplugError
+from nasplug import signals
 from nasplug.signals import Stopped
 
 EXECUTORS = ("ray", "local")
@@ -228,6 +230,15 @@ def _failed_row(trial: Trial, error: str) -> dict[str, Any]:
             "error": error}
 
 
+class SweepStopped(Stopped):
+    """SIGTERM/SIGINT stopped a sweep whose trials run elsewhere (Ray): its unfinished trials were cancelled."""
+
+    def __init__(self, signum: int, root: Path):
+        Exception.__init__(self, f"sweep {root} stopped on {signals.NAMES.get(signum, signum)}; finished trials are "
+                                 "kept, rerun the same command to resume the others from their checkpoints")
+        self.signum, self.epoch, self.step, self.run_dir = signum, 0, 0, root
+
+
 # -- executors ---------------------------------------------------------------------
 def _local(trials: Sequence[Trial], root: Path, report: Callable[[dict], None]) -> None:
     for trial in trials:
@@ -260,19 +271,26 @@ def _ray(trials: Sequence[Trial], root: Path, report: Callable[[dict], None], ad
     started_here = not ray.is_initialized()
     if started_here:
         options = {"include_dashboard": False, "log_to_driver": False, **(init_options or {})}
+        handlers = {s: signal.getsignal(s) for s in signals.NAMES}
         ray.init(address=address, **options)
+        for signum, handler in handlers.items():  # ray.init's own SIGTERM handler kills the driver with a stack dump
+            signal.signal(signum, handler)
     try:
         task = ray.remote(max_retries=0)(_ray_task)
         pending = {task.options(num_cpus=t.num_cpus, num_gpus=t.num_gpus).remote(t, str(root)): t
                    for t in trials}
         while pending:
-            ready, _ = ray.wait(list(pending), num_returns=1)
+            ready, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
             for ref in ready:
                 trial = pending.pop(ref)
                 try:
                     report(ray.get(ref))
                 except Exception as exc:  # the worker died (killed, out of memory)
                     report(_failed_row(trial, f"the Ray task failed: {exc}"))
+            if signals.requested() is not None and pending:  # the CLI's stop_on_signals set the flag
+                for ref in pending:  # the trials' writes are atomic: they resume from their last checkpoint
+                    ray.cancel(ref, force=True)
+                raise SweepStopped(signals.requested(), root)
     finally:
         if started_here:
             ray.shutdown()

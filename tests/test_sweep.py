@@ -178,3 +178,29 @@ def test_a_signal_stops_a_local_sweep_instead_of_failing_every_trial(tmp_path):
     assert summary["trials"] == []  # no trial recorded as failed
     rows = run_sweep(trials, tmp_path, executor="local", log=None)
     assert [row["status"] for row in rows] == ["done", "done"]
+
+
+
+def test_sigterm_to_the_driver_stops_a_ray_sweep_with_one_line(tmp_path):
+    """ray.init installs its own SIGTERM handler (a stack dump and death); the CLI's stop must win."""
+    pytest.importorskip("ray")
+    toml = tmp_path / "sweep.toml"
+    toml.write_text(SWEEP_TOML.format(root=tmp_path / "out").replace('["gdas", "random"]', '["gdas"]')
+                    .replace("[0, 1]", "[0]").replace("steps_per_epoch = 3", "steps_per_epoch = 500"))
+    proc = subprocess.Popen([sys.executable, "-m", "nasplug", "sweep", str(toml), "--num-cpus", "1"], cwd=tmp_path,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.time() + 240
+        while not list((tmp_path / "out").glob("*/search/config.json")):
+            assert proc.poll() is None and time.time() < deadline, "the trial did not start"
+            time.sleep(0.5)
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 143, stderr[-2000:]
+    assert "rerun the same command" in stderr and "SIGTERM received" not in stderr, stderr[-2000:]
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["trials"] == []  # none recorded as failed
