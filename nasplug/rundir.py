@@ -80,6 +80,13 @@ def write_error(path: Path, what: str | None, exc: OSError) -> RunDirError:
     return RunDirError(f"could not write {what or 'file'} {path}: {reason}; nothing already saved was lost")
 
 
+def not_a_run_dir(run_dir: Path) -> RunDirError:
+    """The error for a directory without ``config.json``; a sweep trial's names the runs inside it."""
+    inner = [str(run_dir / sub) for sub in ("search", "train") if (run_dir / sub / CONFIG).exists()]
+    hint = f"; it holds the run(s) {' and '.join(inner)} (a sweep trial: rerun the sweep to finish it)" if inner else ""
+    return RunDirError(f"{run_dir} is not a nasplug run directory (no {CONFIG}){hint}")
+
+
 def atomic_write_json(path: str | Path, data: Any, what: str | None = None) -> None:
     atomic_write_bytes(path, (json_text(data, indent=2) + "\n").encode(), what)
 

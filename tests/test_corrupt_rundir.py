@@ -103,3 +103,15 @@ def test_damaged_run_file(finished, tmp_path, capsys, command, name, how):
     lines = [l for l in err.splitlines() if l.strip()]
     assert code == 2 and len(lines) == 1 and lines[0].startswith("nasplug: error: "), err
     assert expect in lines[0], err
+
+
+def test_resume_and_show_of_a_sweep_trial_directory_name_the_runs_inside_it(tmp_path, capsys):
+    from nasplug.sweep import grid, run_sweep
+
+    trial = grid({**TINY, "epochs": 1}, {"seed": [0]})
+    run_sweep(trial, tmp_path, executor="local", log=None)
+    trial_dir = tmp_path / trial[0].name
+    for command in ("resume", "show"):
+        assert main([command, str(trial_dir)]) == 2
+        err = capsys.readouterr().err
+        assert f"{trial_dir / 'search'}" in err and "rerun the sweep" in err, err

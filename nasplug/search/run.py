@@ -38,8 +38,8 @@ from nasplug.checkpoint import load_checkpoint, save_checkpoint
 from nasplug.divergence import DivergenceError, first_nonfinite_tensor, gradient_norm, is_finite
 from nasplug.progress import progress
 from nasplug.rundir import (CHECKPOINT, CONFIG, GENOTYPE, METRICS, PREVIOUS_CHECKPOINT, RESULT, append_jsonl,
-                            atomic_write_json, json_text, new_run_dir, read_json, read_jsonl, sync_jsonl,
-                            write_json_if_changed)
+                            atomic_write_json, json_text, new_run_dir, not_a_run_dir, read_json, read_jsonl,
+                            sync_jsonl, write_json_if_changed)
 from nasplug.runlock import claim_run_dir
 from nasplug.provenance import provenance
 from nasplug.search.compose import check_versions, compose, split_record, strategy_spec
@@ -643,7 +643,7 @@ def load_search_config(run_dir: Path) -> tuple[SearchConfig, dict[str, Any]]:
     if not run_dir.is_dir():
         raise RunDirError(f"{run_dir}: no such run directory")
     if not path.exists():
-        raise RunDirError(f"{run_dir} is not a nasplug run directory (no {CONFIG})")
+        raise not_a_run_dir(run_dir)
     data = read_json(path, "the search configuration")
     if "train" in data and "genotype" in data:
         raise RunDirError(f"{path}: this is a retraining run, not a search")

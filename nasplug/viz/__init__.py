@@ -15,7 +15,7 @@ from typing import Any, Iterable, Mapping
 
 from nasplug import registry
 from nasplug.errors import NasplugError, RunDirError
-from nasplug.rundir import CONFIG, GENOTYPE, METRICS, RESULT, read_json, read_jsonl
+from nasplug.rundir import CONFIG, GENOTYPE, METRICS, RESULT, not_a_run_dir, read_json, read_jsonl
 from nasplug.viz.cells import architecture_figure, cells_figure, draw_cell, layered_positions, table_figure
 from nasplug.viz.distribution import distribution_figure
 
@@ -60,7 +60,7 @@ def show_run(run_dir: Path, out: Path | None = None) -> Iterable[str]:
     if not run_dir.is_dir():
         raise RunDirError(f"{run_dir}: no such run directory")
     if not (run_dir / CONFIG).exists():
-        raise RunDirError(f"{run_dir} is not a nasplug run directory (no {CONFIG})")
+        raise not_a_run_dir(run_dir)
     config = read_json(run_dir / CONFIG, "the run's configuration")
     if not ("train" in config and "genotype" in config):
         from nasplug.search.run import load_search_config
