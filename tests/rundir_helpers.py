@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -37,3 +38,15 @@ def wait_for_lines(path: Path, lines: int, proc: subprocess.Popen, timeout: floa
         time.sleep(0.05)
     proc.kill()
     raise AssertionError(f"{path} never reached {lines} lines")
+
+
+def stderr_after(proc, act, timeout: float = 120) -> str:
+    """Call ``act()`` (wait for something, send a signal) on a running ``proc`` started with
+    ``start_new_session=True``; its stderr once it ended.  Never leaves its process group behind."""
+    try:
+        act()
+        return proc.communicate(timeout=timeout)[1]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()

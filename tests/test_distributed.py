@@ -21,6 +21,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from rundir_helpers import stderr_after
+
 pytestmark = pytest.mark.distributed
 pytest.importorskip("torch.distributed")
 if not torch.distributed.is_available():  # pragma: no cover
@@ -240,18 +242,16 @@ def test_sigterm_to_one_rank_stops_every_rank_at_the_same_step(tmp_path):
                              "--steps-per-epoch", "400", "--run-dir", str(run_dir)],
                             cwd=tmp_path, env=env(), start_new_session=True, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-    try:
+
+    def term_rank_1() -> None:
         ranks = {}
         _wait_for(lambda: ranks.update({_rank_of(p): p for p in _children(proc.pid)}) or 1 in ranks, 60,
                   "the worker processes")
         _wait_for(lambda: (run_dir / "config.json").exists(), 120, "the search to start")
         time.sleep(2)
         os.kill(ranks[1], signal.SIGTERM)
-        _, stderr = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+
+    stderr = stderr_after(proc, term_rank_1)
     assert proc.returncode == 143, stderr[-2000:]
     messages = [line for line in stderr.splitlines() if line.startswith("nasplug:")]
     assert len(messages) == 1 and "on SIGTERM" in messages[0] and f"nasplug resume {run_dir}" in messages[0], stderr

@@ -17,6 +17,8 @@ from nasplug.cli import main
 from nasplug.errors import ConfigError
 from nasplug.sweep import grid, load_sweep, run_sweep
 
+from rundir_helpers import stderr_after
+
 TINY = {"space": "nb201", "data": "digits", "space_options": {"C": 4, "N": 1}, "steps_per_epoch": 3,
         "batch_size": 16, "eval_batches": 1}
 SWEEP_TOML = """
@@ -190,17 +192,15 @@ def test_sigterm_to_the_driver_stops_a_ray_sweep_with_one_line(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "nasplug", "sweep", str(toml), "--num-cpus", "1"], cwd=tmp_path,
                             env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
+
+    def term_once_a_trial_runs() -> None:
         deadline = time.time() + 240
         while not list((tmp_path / "out").glob("*/search/config.json")):
             assert proc.poll() is None and time.time() < deadline, "the trial did not start"
             time.sleep(0.5)
         proc.send_signal(signal.SIGTERM)
-        _, stderr = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+
+    stderr = stderr_after(proc, term_once_a_trial_runs)
     assert proc.returncode == 143, stderr[-2000:]
     assert "rerun the same command" in stderr and "SIGTERM received" not in stderr, stderr[-2000:]
     assert json.loads((tmp_path / "out" / "summary.json").read_text())["trials"] == []  # none recorded as failed
