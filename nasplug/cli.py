@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -42,6 +43,13 @@ def _overwrite_flag(parser: argparse.ArgumentParser) -> None:
 
 def _data_root_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-root", default=None, help="folder of the dataset (imagefolder, cifar10, cifar100)")
+
+
+def _distributed_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--nproc", type=int, default=None, metavar="N",
+                        help="run data-parallel in N local processes (torch.distributed.run, as torchrun)")
+    parser.add_argument("--dist-backend", default=None, choices=("auto", "gloo", "nccl", "mpi"),
+                        help="torch.distributed backend (default auto: nccl on CUDA, gloo on CPU)")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -100,6 +108,11 @@ def build_parser() -> argparse.ArgumentParser:
     _overwrite_flag(p)
     _logging_flags(p)
     _tensorboard_flag(p)
+    p.add_argument("--sync-batchnorm", action="store_const", const=True, default=None,
+                   help="distributed: BatchNorm statistics over the global batch (SyncBatchNorm)")
+    p.add_argument("--rank-sampling", choices=("shared", "per-rank"), default=None,
+                   help="distributed: every rank draws the same architecture, or its own (default: the strategy's)")
+    _distributed_flags(p)
 
     p = sub.add_parser("resume", help="continue a killed search or retraining run from its last checkpoint")
     p.add_argument("run_dir", help="the run directory of the search or retraining run")
@@ -109,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continue from checkpoint.prev.pt (when checkpoint.pt is damaged)")
     _logging_flags(p)
     _tensorboard_flag(p)
+    _distributed_flags(p)
 
     p = sub.add_parser("train", help="retrain a genotype from scratch and report test accuracy, params, FLOPs")
     p.add_argument("genotype", help="a genotype.json, a search run directory, or a named genotype")
@@ -124,6 +138,17 @@ def build_parser() -> argparse.ArgumentParser:
     _overwrite_flag(p)
     _logging_flags(p)
     _tensorboard_flag(p)
+    p.add_argument("--sync-batchnorm", action="store_const", const=True, default=None,
+                   help="distributed: BatchNorm statistics over the global batch (SyncBatchNorm)")
+    _distributed_flags(p)
+
+    p = sub.add_parser("sweep", help="run a grid of searches (and retrainings) as Ray tasks; a rerun resumes it")
+    p.add_argument("sweep_file", help="a TOML file with [sweep], [search], [grid] and optional [train] tables")
+    p.add_argument("--executor", choices=("ray", "local"), default="ray",
+                   help="ray (default): Ray tasks on a local instance or --address; local: one by one, no Ray")
+    p.add_argument("--address", default=None, help="a running Ray cluster to join (e.g. auto or HOST:PORT)")
+    p.add_argument("--root", default=None, help="output folder (default: the file's [sweep] root)")
+    p.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local Ray instance (default: all)")
 
     p = sub.add_parser("show", help="print a run's genotype and draw its cells and architecture distribution")
     p.add_argument("run_dir", help="the run directory to describe")
@@ -208,13 +233,17 @@ def cmd_plugins(args) -> int:
 def cmd_search(args) -> int:
     from nasplug.pipeline import Pipeline
 
-    values = _collect(args, SEARCH_FLAGS, OPTION_FLAGS, "search")
+    values = _collect(args, {**SEARCH_FLAGS, "sync_batchnorm": bool, "rank_sampling": str}, OPTION_FLAGS, "search")
     pipeline = Pipeline(run_dir=args.run_dir, verbose=not args.quiet, overwrite=args.overwrite,
                         tensorboard=args.tensorboard, **values)
     return _report_search(pipeline.search())
 
 
 def _report_search(result) -> int:
+    from nasplug import distributed
+
+    if not distributed.context().writes_files:
+        return 0  # rank 0 reports for a distributed search
     print(f"genotype: {result.genotype}")
     if result.benchmark:
         print("benchmark: " + json.dumps(result.benchmark, sort_keys=True))
@@ -259,7 +288,7 @@ def cmd_resume(args) -> int:
 def cmd_train(args) -> int:
     from nasplug.train import train
 
-    values = _collect(args, TRAIN_FLAGS, ("space", "data"), "train")
+    values = _collect(args, {**TRAIN_FLAGS, "sync_batchnorm": bool}, ("space", "data"), "train")
     board = _board(args)
     try:
         result = train(args.genotype, TrainConfig.from_dict(values), run_dir=args.run_dir, verbose=not args.quiet,
@@ -271,10 +300,31 @@ def cmd_train(args) -> int:
 
 
 def _report_train(result) -> int:
+    from nasplug import distributed
+
+    if not distributed.context().writes_files:
+        return 0  # rank 0 reports for a distributed retraining
     print(f"genotype: {result.genotype}")
     print(f"test accuracy: {result.test_accuracy:.4f}  parameters: {result.parameters:,}  "
           f"MACs: {result.macs:,}")
     print(f"run directory: {result.run_dir}")
+    return 0
+
+
+def cmd_sweep(args) -> int:
+    from nasplug.sweep import load_sweep, run_sweep
+
+    sweep = load_sweep(args.sweep_file)
+    root = Path(args.root) if args.root else sweep.root
+    ray_init = {"num_cpus": args.num_cpus} if args.num_cpus else None
+    rows = run_sweep(sweep.trials, root, executor=args.executor, address=args.address, ray_init=ray_init,
+                     log=lambda line: print(line, file=sys.stderr, flush=True))
+    failed = [r["trial"] for r in rows if r["status"] != "done"]
+    print(f"summary: {root / 'summary.csv'} ({len(rows) - len(failed)} done, {len(failed)} failed)")
+    if failed:
+        print(f"nasplug: error: {len(failed)} trial(s) failed: {', '.join(failed)}; see summary.json, "
+              f"rerun the same command to retry them", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -287,24 +337,52 @@ def cmd_show(args) -> int:
 
 
 COMMANDS = {"plugins": cmd_plugins, "search": cmd_search, "resume": cmd_resume, "train": cmd_train,
-            "show": cmd_show}
+            "show": cmd_show, "sweep": cmd_sweep}
+
+
+def _without_nproc(argv: Sequence[str]) -> list[str]:
+    out, skip = [], False
+    for item in argv:
+        if skip:
+            skip = False
+        elif item == "--nproc":
+            skip = True
+        elif not item.startswith("--nproc="):
+            out.append(item)
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     from nasplug.signals import Stopped, stop_on_signals
 
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    from nasplug import distributed
+
     logging_flags = hasattr(args, "log_level")  # `plugins --verbose` means signatures, not debug messages
     level = level_from_flags(getattr(args, "quiet", False), logging_flags and getattr(args, "verbose", False),
                              getattr(args, "log_level", None))
+    if distributed.launched() and os.environ.get("RANK", "0") != "0":
+        level = max(level, logging.WARNING)  # rank 0 tells the story of a distributed run
     try:
-        with stop_on_signals(), console_logging(level):
-            if getattr(args, "_broken", None) is not None:
-                raise args._broken
-            if args.command not in COMMANDS:  # a plugin's command
-                status = args._plugin_run(args)
-                return 0 if status is None else int(status)
-            return COMMANDS[args.command](args)
+        if getattr(args, "dist_backend", None):
+            os.environ["NASPLUG_DIST_BACKEND"] = args.dist_backend
+        nproc = getattr(args, "nproc", None)
+        if nproc is not None and nproc < 1:
+            raise NasplugError(f"--nproc must be a positive number of processes, got {nproc}")
+        if nproc and nproc > 1 and not distributed.launched():
+            return distributed.launch(nproc, _without_nproc(argv))
+        try:
+            with stop_on_signals(), console_logging(level):
+                if getattr(args, "_broken", None) is not None:
+                    raise args._broken
+                if args.command not in COMMANDS:  # a plugin's command
+                    status = args._plugin_run(args)
+                    return 0 if status is None else int(status)
+                return COMMANDS[args.command](args)
+        finally:
+            if distributed.launched():
+                distributed.shutdown()
     except Stopped as exc:
         print(f"nasplug: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -175,6 +175,12 @@ class ArchOptimizer(abc.ABC):
     needs_single_path_sampler: bool = False
     #: ... or a latency target (``--latency-target``), for an optimizer that only makes sense with a cost.
     needs_latency_target: bool = False
+    #: The rank samplings ("shared", "per-rank") under which this optimizer runs data-parallel
+    #: (:mod:`nasplug.distributed`): its steps average their gradients over the ranks
+    #: (``run.average_gradients``) before stepping.  Empty: a distributed search refuses it,
+    #: giving :attr:`data_parallel_refusal` as the reason.
+    data_parallel: tuple[str, ...] = ()
+    data_parallel_refusal: str | None = None
 
     def setup(self, run: "SearchRun") -> None:
         """Called once the run has its supernet, arch parameters and optimizers."""

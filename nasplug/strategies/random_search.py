@@ -31,7 +31,13 @@ MAX_CANDIDATES = 1_000_000
 
 
 class RandomSearch(ArchOptimizer):
-    """No architecture update; the final pick ranks sampled architectures on validation data."""
+    """No architecture update; the final pick ranks sampled architectures on validation data.
+
+    Data-parallel: the weight step is the run's (averaged) SGD step and the
+    candidates are scored by the run's sharded evaluation.
+    """
+
+    data_parallel = ("shared", "per-rank")
 
     #: small options for the conformance kit (nasplug.testing)
     test_options = {"num_candidates": 4, "top_k": 2}
