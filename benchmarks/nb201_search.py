@@ -403,9 +403,10 @@ def _parse_option(text: str) -> tuple[str, Any]:
 
 
 #: the default budget: nb201 at C=8, N=1 on 16x16 images, 40 epochs of one pass over the 5,000-image weight half
-#: (3,120 steps of batch 64).  Sized from measured CPU seconds (an RSPS trial of 20 epochs: 76 s) and per-step
-#: CPU ratios (gdas 1, darts 2.8, gibbs ~3, darts-2nd 7.6, amended ~9.5): about 2 h for 9 strategies x 3 seeds on
-#: two idle cores; on a shared machine many times that (it resumes, see the module docstring)
+#: (3,120 steps of batch 64).  Measured CPU seconds per 40-epoch trial: gdas ~205 (with the 200-cell ranking),
+#: random 134; with per-step CPU ratios to gdas (tunas ~1.9, darts 2.8, each gibbs ~3.7, darts-2nd 7.6, amended
+#: ~9.5; measured on a loaded machine) 9 strategies x 3 seeds come to an estimated 2-3 h on two idle cores; on a
+#: shared machine many times that (it resumes, see the module docstring)
 DEFAULT_BUDGET = {"epochs": 40, "steps_per_epoch": 0, "batch_size": 64, "C": 8, "N": 1, "size": 16}
 #: the long budget for gdas and random (--long): several hours per search, spanning sessions by resume
 LONG_BUDGET = {"epochs": 150, "steps_per_epoch": 0, "batch_size": 64, "C": 16, "N": 2, "size": 0}
