@@ -8,6 +8,12 @@ fixed recipe and scored on the untouched test split.  Reported per strategy:
 mean and std of test accuracy, the run-to-run spread of the genotypes (mean
 pairwise fraction of decisions that differ), and search time.  The last line
 is a JSON object with the same figures.
+
+The (strategy, seed) trials run through the sweep machinery
+(:func:`nasplug.sweep.run_sweep`): ``--executor ray`` runs them in
+parallel on a local Ray instance (``--address`` joins a cluster), and with
+``--root DIR`` a killed benchmark rerun with the same command skips the
+finished trials and resumes the others from their checkpoints.
 """
 
 from __future__ import annotations
@@ -17,10 +23,11 @@ import itertools
 import json
 import statistics
 import tempfile
-import time
+from pathlib import Path
 
-from nasplug import Pipeline, registry
+from nasplug import registry
 from nasplug.cli_options import parse_options
+from nasplug.sweep import grid, run_sweep
 
 DEFAULT_ORDER = ["random", "gdas", "darts", "darts-2nd", "amended", "gibbs-1st", "gibbs-1st-mean", "gibbs",
                  "gibbs-mean", "tunas"]
@@ -51,6 +58,10 @@ def main(argv=None) -> dict:
     parser.add_argument("--nb201", default=None, metavar="PATH",
                         help="NAS-Bench-201 table directory (nasplug-nb201): also report each found cell's table "
                              "CIFAR-10 test accuracy (nb201 space only)")
+    parser.add_argument("--executor", choices=("local", "ray"), default="local",
+                        help="local: trials one by one; ray: Ray tasks, one CPU each (nasplug[ray])")
+    parser.add_argument("--address", default=None, help="a Ray cluster to join (with --executor ray)")
+    parser.add_argument("--root", default=None, help="keep the trials here (a rerun resumes); default: a temp dir")
     args = parser.parse_args(argv)
     bench = {"benchmark": "nb201", "benchmark_options": {"path": args.nb201}} if args.nb201 else {}
 
@@ -60,25 +71,28 @@ def main(argv=None) -> dict:
     data_options = parse_options(args.data_option)
     space = registry.get("space", args.space, **space_options)
     results: dict[str, dict] = {}
+    base = {"space": args.space, "data": args.data, "space_options": space_options, "data_options": data_options,
+            "epochs": args.epochs, "batch_size": args.batch_size, "device": args.device, **bench}
+    trials = grid(base, {"strategy": strategies, "seed": list(range(args.seeds))},
+                  train={"epochs": args.train_epochs, "seed": 0})
     with tempfile.TemporaryDirectory() as tmp:
+        rows = run_sweep(trials, args.root or tmp, executor=args.executor, address=args.address)
+        failed = [r for r in rows if r["status"] != "done"]
+        if failed:
+            raise SystemExit(f"{len(failed)} trial(s) failed: " + "; ".join(f"{r['trial']}: {r['error']}"
+                                                                            for r in failed))
         for strategy in strategies:
             accs, records, seconds, table_accs = [], [], [], []
-            for seed in range(args.seeds):
-                pipe = Pipeline(space=args.space, strategy=strategy, data=args.data, space_options=space_options,
-                                data_options=data_options, epochs=args.epochs, batch_size=args.batch_size,
-                                seed=seed, device=args.device, runs_root=tmp, **bench)
-                start = time.time()
-                found = pipe.search()
-                seconds.append(time.time() - start)
-                record = found.genotype_record()
-                report = pipe.train(record, epochs=args.train_epochs, seed=0)
-                accs.append(report.test_accuracy)
+            for row in (r for r in rows if r["params"]["strategy"] == strategy):
+                record = json.loads((Path(row["search_dir"]) / "genotype.json").read_text())
+                seconds.append(row["search_seconds"])
+                accs.append(row["retrain_test_acc"])
                 records.append(record)
-                table = f"  table acc {found.benchmark['test_accuracy']:.2f}" if found.benchmark else ""
-                if found.benchmark:
-                    table_accs.append(found.benchmark["test_accuracy"])
-                print(f"{strategy:<16} seed {seed}: test acc {report.test_accuracy:.4f}{table}  {record['string']}",
-                      flush=True)
+                table = f"  table acc {row['benchmark']['test_accuracy']:.2f}" if row["benchmark"] else ""
+                if row["benchmark"]:
+                    table_accs.append(row["benchmark"]["test_accuracy"])
+                print(f"{strategy:<16} seed {row['params']['seed']}: test acc {row['retrain_test_acc']:.4f}{table}  "
+                      f"{record['string']}", flush=True)
             results[strategy] = {
                 "mean": statistics.fmean(accs), "std": statistics.pstdev(accs), "accs": accs,
                 "genotypes": [r["string"] for r in records], "spread": genotype_spread(space, records),

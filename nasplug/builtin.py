@@ -1,16 +1,12 @@
-"""The kernel's components, registered through the same hooks as any plugin's."""
+"""The kernel's components, registered through the same hooks as any plugin's.
+
+Each hook imports its factories when called: the CLI loads every plugin to
+list subcommands, and that must not import torch.
+"""
 
 from __future__ import annotations
 
-from nasplug.data import sources
-from nasplug.flops_latency import FlopsLatencyModel
 from nasplug.hookspecs import hookimpl
-from nasplug.search.spec import StrategySpec
-from nasplug.spaces.darts import DartsSpace
-from nasplug.spaces.nb201 import NB201Space
-from nasplug.strategies.gradient import GradientArchOptimizer
-from nasplug.strategies.mixture import MixtureSampler
-from nasplug.strategies.random_search import RandomSearch, UniformSampler
 
 #: RSPS as the NAS-Bench-201 authors ran it (D-X-Y/AutoDL-Projects
 #: ``configs/nas-benchmark/algos/RANDOM.config``: SGD lr 0.025 cosine to 0.001,
@@ -24,26 +20,39 @@ RSPS_NB201_DEFAULTS = {"w_weight_decay": 5e-4, "w_nesterov": True}
 
 @hookimpl
 def nasplug_search_spaces():
+    from nasplug.spaces.darts import DartsSpace
+    from nasplug.spaces.nb201 import NB201Space
+
     return {"darts": DartsSpace, "nb201": NB201Space}
 
 
 @hookimpl
 def nasplug_samplers():
+    from nasplug.strategies.mixture import MixtureSampler
+    from nasplug.strategies.random_search import UniformSampler
+
     return {"uniform": UniformSampler, "mixture": MixtureSampler}
 
 
 @hookimpl
 def nasplug_arch_optimizers():
+    from nasplug.strategies.gradient import GradientArchOptimizer
+    from nasplug.strategies.random_search import RandomSearch
+
     return {"gradient": GradientArchOptimizer, "random": RandomSearch}
 
 
 @hookimpl
 def nasplug_latency_models():
+    from nasplug.flops_latency import FlopsLatencyModel
+
     return {"flops": FlopsLatencyModel}
 
 
 @hookimpl
 def nasplug_datasets():
+    from nasplug.data import sources
+
     return {
         "digits": sources.digits,
         "cifar10": lambda **kw: sources.cifar(num_classes=10, **kw),
@@ -55,6 +64,8 @@ def nasplug_datasets():
 
 @hookimpl
 def nasplug_strategies():
+    from nasplug.search.spec import StrategySpec
+
     return {
         "random": StrategySpec(
             sampler="nasplug:uniform",

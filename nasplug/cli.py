@@ -5,14 +5,16 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any, Sequence
 
 from nasplug import registry as registry_module
+from nasplug.cli_help import FLAG_HELP
 from nasplug.cli_options import parse_options
 from nasplug.config import TrainConfig, load_toml
-from nasplug.errors import NasplugError
+from nasplug.errors import ConfigError, NasplugError
 from nasplug.logs import LEVELS, console_logging, level_from_flags
 
 # flag -> SearchConfig field, for flags whose value is passed through as is
@@ -43,6 +45,36 @@ def _data_root_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-root", default=None, help="folder of the dataset (imagefolder, cifar10, cifar100)")
 
 
+def _distributed_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--nproc", type=int, default=None, metavar="N",
+                        help="run data-parallel in N local processes (torch.distributed.run, as torchrun)")
+    parser.add_argument("--dist-backend", default=None, choices=("auto", "gloo", "nccl", "mpi"),
+                        help="torch.distributed backend (default auto: nccl on CUDA, gloo on CPU)")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its usage errors in the same ``nasplug: error: ...`` form (exit 2) as every other error."""
+
+    def error(self, message: str):
+        self.print_usage(sys.stderr)
+        self.exit(2, f"nasplug: error: {self.prog.split()[-1]}: {message}\n" if " " in self.prog
+                  else f"nasplug: error: {message}\n")
+
+
+class _VersionAction(argparse.Action):
+    """``--version``: the kernel's and every installed plugin's version (read from metadata, nothing imported)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest, nargs=0, default=default, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from nasplug.plugins import installed_versions
+
+        for line in installed_versions():
+            print(line)
+        parser.exit()
+
+
 def _logging_flags(parser: argparse.ArgumentParser) -> None:
     """The console handler's level: INFO by default (epoch lines and progress)."""
     parser.add_argument("--quiet", action="store_true", help="warnings and errors only (no epoch lines, no progress)")
@@ -57,8 +89,9 @@ def _tensorboard_flag(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="nasplug", description="Neural architecture search with plugins.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="nasplug", description="Neural architecture search with plugins.")
+    parser.add_argument("--version", action=_VersionAction, help="print the versions of nasplug and its plugins")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("plugins", help="list installed plugins, what each provides, and load errors")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -68,41 +101,89 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("search", help="run an architecture search")
     p.add_argument("--config", help="a TOML file of SearchConfig fields (flags override it)")
     for flag, kind in SEARCH_FLAGS.items():
-        p.add_argument("--" + flag.replace("_", "-"), type=kind, default=None)
+        p.add_argument("--" + flag.replace("_", "-"), type=kind, default=None, help=FLAG_HELP.get(flag))
     _add_option_flags(p, OPTION_FLAGS)
     _data_root_flag(p)
     p.add_argument("--run-dir", default=None, help="directory for this run (default: RUNS_ROOT/<time>-<label>)")
     _overwrite_flag(p)
     _logging_flags(p)
     _tensorboard_flag(p)
+    p.add_argument("--sync-batchnorm", action="store_const", const=True, default=None,
+                   help="distributed: BatchNorm statistics over the global batch (SyncBatchNorm)")
+    p.add_argument("--rank-sampling", choices=("shared", "per-rank"), default=None,
+                   help="distributed: every rank draws the same architecture, or its own (default: the strategy's)")
+    _distributed_flags(p)
 
     p = sub.add_parser("resume", help="continue a killed search or retraining run from its last checkpoint")
-    p.add_argument("run_dir")
+    p.add_argument("run_dir", help="the run directory of the search or retraining run")
     p.add_argument("--strict", action="store_true",
                    help="refuse to resume when a plugin, nasplug or torch changed version since the run started")
     p.add_argument("--from-previous", action="store_true",
                    help="continue from checkpoint.prev.pt (when checkpoint.pt is damaged)")
     _logging_flags(p)
+    _tensorboard_flag(p)
+    _distributed_flags(p)
 
     p = sub.add_parser("train", help="retrain a genotype from scratch and report test accuracy, params, FLOPs")
     p.add_argument("genotype", help="a genotype.json, a search run directory, or a named genotype")
     p.add_argument("--config", help="a TOML file of TrainConfig fields")
     for flag, kind in TRAIN_FLAGS.items():
         if kind is bool:
-            p.add_argument("--" + flag.replace("_", "-"), action="store_true", default=None)
+            p.add_argument("--" + flag.replace("_", "-"), action="store_true", default=None, help=FLAG_HELP.get(flag))
         else:
-            p.add_argument("--" + flag.replace("_", "-"), type=kind, default=None)
+            p.add_argument("--" + flag.replace("_", "-"), type=kind, default=None, help=FLAG_HELP.get(flag))
     _add_option_flags(p, ("space", "data"))
     _data_root_flag(p)
-    p.add_argument("--run-dir", default=None)
+    p.add_argument("--run-dir", default=None, help="directory for this run (default: RUNS_ROOT/<time>-<label>)")
     _overwrite_flag(p)
     _logging_flags(p)
     _tensorboard_flag(p)
+    p.add_argument("--sync-batchnorm", action="store_const", const=True, default=None,
+                   help="distributed: BatchNorm statistics over the global batch (SyncBatchNorm)")
+    _distributed_flags(p)
+
+    p = sub.add_parser("sweep", help="run a grid of searches (and retrainings) as Ray tasks; a rerun resumes it")
+    p.add_argument("sweep_file", help="a TOML file with [sweep], [search], [grid] and optional [train] tables")
+    p.add_argument("--executor", choices=("ray", "local"), default="ray",
+                   help="ray (default): Ray tasks on a local instance or --address; local: one by one, no Ray")
+    p.add_argument("--address", default=None, help="a running Ray cluster to join (e.g. auto or HOST:PORT)")
+    p.add_argument("--root", default=None, help="output folder (default: the file's [sweep] root)")
+    p.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local Ray instance (default: all)")
 
     p = sub.add_parser("show", help="print a run's genotype and draw its cells and architecture distribution")
-    p.add_argument("run_dir")
+    p.add_argument("run_dir", help="the run directory to describe")
     p.add_argument("--out", default=None, help="where to write the PNGs (default: the run directory)")
+    parser.set_defaults(_command_errors=_add_plugin_commands(sub))
     return parser
+
+
+def _add_plugin_commands(sub) -> list[Exception]:
+    """The subcommands plugins add (hook ``nasplug_cli_commands``); returns the errors of the broken ones.
+
+    A command whose ``add_arguments`` raises stays listed, and running it
+    reports the plugin's error (exit 2) instead of breaking every command.
+    """
+    from nasplug.cli_commands import plugin_commands
+    from nasplug.errors import PluginLoadError
+    from nasplug.plugins import load_plugins
+
+    commands, errors = plugin_commands(load_plugins(), reserved=set(sub.choices))
+    for name, entry in sorted(commands.items()):
+        p = sub.add_parser(name, help=f"{entry.command.help} [{entry.plugin}]", description=entry.command.help)
+        try:
+            entry.command.add_arguments(p)
+            p.set_defaults(_plugin_run=entry.command.run)
+        except Exception as exc:
+            error = PluginLoadError(entry.plugin, None, f"adding the arguments of command {name!r}", exc)
+            errors.append(error)
+            del sub.choices[name]
+            sub._choices_actions[:] = [a for a in sub._choices_actions if a.dest != name]
+            # no flags (every token is taken as is), so running it reaches the error report
+            p = sub.add_parser(name, help=f"(broken, see `nasplug plugins`) [{entry.plugin}]", prefix_chars="\0",
+                               add_help=False)
+            p.add_argument("args", nargs="*", help="ignored")
+            p.set_defaults(_broken=error)
+    return errors
 
 
 def _collect(args: argparse.Namespace, flags: dict[str, Any], option_kinds: Sequence[str],
@@ -111,7 +192,10 @@ def _collect(args: argparse.Namespace, flags: dict[str, Any], option_kinds: Sequ
     values: dict[str, Any] = {}
     if getattr(args, "config", None):
         data = load_toml(args.config)
-        values.update(data.get(section, data))
+        table = data.get(section, data)
+        if not isinstance(table, dict):
+            raise ConfigError(f"config file {args.config!r}: [{section}] must be a table of fields, got {table!r}")
+        values.update(table)
     for flag in flags:
         value = getattr(args, flag, None)
         if value is not None:
@@ -120,16 +204,25 @@ def _collect(args: argparse.Namespace, flags: dict[str, Any], option_kinds: Sequ
         items = getattr(args, f"{kind}_option", None)
         field = {"optimizer": "optimizer_options", "latency": "latency_options"}.get(kind, f"{kind}_options")
         if items:
-            values[field] = {**values.get(field, {}), **parse_options(items)}
+            values[field] = {**_table(values, field), **parse_options(items)}
     if getattr(args, "data_root", None):
-        values["data_options"] = {**values.get("data_options", {}), "root": args.data_root}
+        values["data_options"] = {**_table(values, "data_options"), "root": args.data_root}
     return values
 
 
+def _table(values: dict[str, Any], field: str) -> dict[str, Any]:
+    """``values[field]`` as a mapping to merge flags into; a TOML scalar there is an error naming the field."""
+    table = values.get(field, {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"{field} must be a table of KEY = VALUE options, got {table!r}")
+    return table
+
+
 def cmd_plugins(args) -> int:
-    from nasplug.plugin_listing import listing, text_lines
+    from nasplug.plugin_listing import error_record, listing, text_lines
 
     report = listing(registry_module.default_registry(), verbose=args.verbose)
+    report["errors"] += [error_record(e) for e in getattr(args, "_command_errors", ())]
     if args.json:
         print(json.dumps(report, indent=2, sort_keys=True))
     else:
@@ -140,13 +233,17 @@ def cmd_plugins(args) -> int:
 def cmd_search(args) -> int:
     from nasplug.pipeline import Pipeline
 
-    values = _collect(args, SEARCH_FLAGS, OPTION_FLAGS, "search")
+    values = _collect(args, {**SEARCH_FLAGS, "sync_batchnorm": bool, "rank_sampling": str}, OPTION_FLAGS, "search")
     pipeline = Pipeline(run_dir=args.run_dir, verbose=not args.quiet, overwrite=args.overwrite,
                         tensorboard=args.tensorboard, **values)
     return _report_search(pipeline.search())
 
 
 def _report_search(result) -> int:
+    from nasplug import distributed
+
+    if not distributed.context().writes_files:
+        return 0  # rank 0 reports for a distributed search
     print(f"genotype: {result.genotype}")
     if result.benchmark:
         print("benchmark: " + json.dumps(result.benchmark, sort_keys=True))
@@ -155,30 +252,44 @@ def _report_search(result) -> int:
     return 0
 
 
+def _board(args):
+    """The TensorBoard logger ``--tensorboard DIR`` asks for (a one-line error when tensorboard is missing)."""
+    if not getattr(args, "tensorboard", None):
+        return None
+    from nasplug.tensorboard import TensorBoardLogger
+
+    return TensorBoardLogger(args.tensorboard)
+
+
 def cmd_resume(args) -> int:
     from nasplug.search.run import SearchRun
     from nasplug.train import Trainer, is_training_run
 
     log = logging.getLogger(__name__)
-    if is_training_run(Path(args.run_dir)):
-        trainer = Trainer.resume(args.run_dir, verbose=not args.quiet, from_previous=args.from_previous)
-        log.info(f"resuming retraining {args.run_dir} at epoch {trainer.epoch}/{trainer.config.epochs}")
-        return _report_train(trainer.run())
-    run = SearchRun.resume(args.run_dir, verbose=not args.quiet, from_previous=args.from_previous,
-                           strict=args.strict)
-    log.info(f"resuming {args.run_dir} at epoch {run.state.epoch}/{run.config.epochs}")
-    return _report_search(run.run())
+    board = _board(args)  # the continued epochs are appended to the same event directory when it is given again
+    try:
+        if is_training_run(Path(args.run_dir)):
+            trainer = Trainer.resume(args.run_dir, verbose=not args.quiet, from_previous=args.from_previous)
+            trainer.callbacks += [board] if board is not None else []
+            log.info(f"resuming retraining {args.run_dir} at epoch {trainer.epoch}/{trainer.config.epochs}")
+            return _report_train(trainer.run())
+        run = SearchRun.resume(args.run_dir, callbacks=[board] if board is not None else (),
+                               verbose=not args.quiet, from_previous=args.from_previous, strict=args.strict)
+        log.info(f"resuming {args.run_dir} at epoch {run.state.epoch}/{run.config.epochs}")
+        result = run.run()
+        if board is not None:
+            board.log_genotype(result.space, result.genotype, len(result.history), tag="final_genotype")
+        return _report_search(result)
+    finally:
+        if board is not None:
+            board.close()
 
 
 def cmd_train(args) -> int:
     from nasplug.train import train
 
-    values = _collect(args, TRAIN_FLAGS, ("space", "data"), "train")
-    board = None
-    if args.tensorboard:
-        from nasplug.tensorboard import TensorBoardLogger
-
-        board = TensorBoardLogger(args.tensorboard)
+    values = _collect(args, {**TRAIN_FLAGS, "sync_batchnorm": bool}, ("space", "data"), "train")
+    board = _board(args)
     try:
         result = train(args.genotype, TrainConfig.from_dict(values), run_dir=args.run_dir, verbose=not args.quiet,
                        overwrite=args.overwrite, callbacks=[board] if board is not None else ())
@@ -189,10 +300,31 @@ def cmd_train(args) -> int:
 
 
 def _report_train(result) -> int:
+    from nasplug import distributed
+
+    if not distributed.context().writes_files:
+        return 0  # rank 0 reports for a distributed retraining
     print(f"genotype: {result.genotype}")
     print(f"test accuracy: {result.test_accuracy:.4f}  parameters: {result.parameters:,}  "
           f"MACs: {result.macs:,}")
     print(f"run directory: {result.run_dir}")
+    return 0
+
+
+def cmd_sweep(args) -> int:
+    from nasplug.sweep import load_sweep, run_sweep
+
+    sweep = load_sweep(args.sweep_file)
+    root = Path(args.root) if args.root else sweep.root
+    ray_init = {"num_cpus": args.num_cpus} if args.num_cpus else None
+    rows = run_sweep(sweep.trials, root, executor=args.executor, address=args.address, ray_init=ray_init,
+                     log=lambda line: print(line, file=sys.stderr, flush=True))
+    failed = [r["trial"] for r in rows if r["status"] != "done"]
+    print(f"summary: {root / 'summary.csv'} ({len(rows) - len(failed)} done, {len(failed)} failed)")
+    if failed:
+        print(f"nasplug: error: {len(failed)} trial(s) failed: {', '.join(failed)}; see summary.json, "
+              f"rerun the same command to retry them", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -205,19 +337,52 @@ def cmd_show(args) -> int:
 
 
 COMMANDS = {"plugins": cmd_plugins, "search": cmd_search, "resume": cmd_resume, "train": cmd_train,
-            "show": cmd_show}
+            "show": cmd_show, "sweep": cmd_sweep}
+
+
+def _without_nproc(argv: Sequence[str]) -> list[str]:
+    out, skip = [], False
+    for item in argv:
+        if skip:
+            skip = False
+        elif item == "--nproc":
+            skip = True
+        elif not item.startswith("--nproc="):
+            out.append(item)
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     from nasplug.signals import Stopped, stop_on_signals
 
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    from nasplug import distributed
+
     logging_flags = hasattr(args, "log_level")  # `plugins --verbose` means signatures, not debug messages
     level = level_from_flags(getattr(args, "quiet", False), logging_flags and getattr(args, "verbose", False),
                              getattr(args, "log_level", None))
+    if distributed.launched() and os.environ.get("RANK", "0") != "0":
+        level = max(level, logging.WARNING)  # rank 0 tells the story of a distributed run
     try:
-        with stop_on_signals(), console_logging(level):
-            return COMMANDS[args.command](args)
+        if getattr(args, "dist_backend", None):
+            os.environ["NASPLUG_DIST_BACKEND"] = args.dist_backend
+        nproc = getattr(args, "nproc", None)
+        if nproc is not None and nproc < 1:
+            raise NasplugError(f"--nproc must be a positive number of processes, got {nproc}")
+        if nproc and nproc > 1 and not distributed.launched():
+            return distributed.launch(nproc, _without_nproc(argv))
+        try:
+            with stop_on_signals(), console_logging(level):
+                if getattr(args, "_broken", None) is not None:
+                    raise args._broken
+                if args.command not in COMMANDS:  # a plugin's command
+                    status = args._plugin_run(args)
+                    return 0 if status is None else int(status)
+                return COMMANDS[args.command](args)
+        finally:
+            if distributed.launched():
+                distributed.shutdown()
     except Stopped as exc:
         print(f"nasplug: {exc}", file=sys.stderr)
         return exc.exit_code

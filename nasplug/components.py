@@ -22,6 +22,8 @@ from torch import nn
 from nasplug.errors import ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover
+    from pathlib import Path
+
     from nasplug.search.run import SearchRun, SearchState
     from nasplug.spaces.base import Decision, Genotype, SearchSpace
 
@@ -173,6 +175,12 @@ class ArchOptimizer(abc.ABC):
     needs_single_path_sampler: bool = False
     #: ... or a latency target (``--latency-target``), for an optimizer that only makes sense with a cost.
     needs_latency_target: bool = False
+    #: The rank samplings ("shared", "per-rank") under which this optimizer runs data-parallel
+    #: (:mod:`nasplug.distributed`): its steps average their gradients over the ranks
+    #: (``run.average_gradients``) before stepping.  Empty: a distributed search refuses it,
+    #: giving :attr:`data_parallel_refusal` as the reason.
+    data_parallel: tuple[str, ...] = ()
+    data_parallel_refusal: str | None = None
 
     def setup(self, run: "SearchRun") -> None:
         """Called once the run has its supernet, arch parameters and optimizers."""
@@ -220,6 +228,8 @@ class Reward(abc.ABC):
             raise ConfigError(f"reward needs a positive latency target T0 (--latency-target), got target={target!r}")
         else:
             self.target = float(target)
+        if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not math.isfinite(beta):
+            raise ConfigError(f"{type(self).__name__} beta must be a finite number, got beta={beta!r}")
         self.beta = float(beta)
 
     @abc.abstractmethod
@@ -228,12 +238,20 @@ class Reward(abc.ABC):
 
 
 class LatencyModel(abc.ABC):
-    """Predicts the cost (milliseconds, unless :attr:`unit` says otherwise) of an architecture."""
+    """Predicts the cost (milliseconds, unless :attr:`unit` says otherwise) of an architecture.
+
+    ``cache_dir`` is the run directory of the search that uses the model (None
+    without one); :class:`~nasplug.search.run.SearchRun` sets it before it
+    calls :meth:`prepare`.  A model that measures something costly or noisy
+    (a timed lookup table) saves it there and reloads it when it finds it, so
+    ``nasplug resume`` continues with exactly the costs the run started with.
+    """
 
     unit: str = "ms"
+    cache_dir: "Path | None" = None
 
     def prepare(self, space: "SearchSpace", input_shape: tuple[int, ...], num_classes: int) -> None:
-        """Build or load what prediction needs (measure a table, read a file)."""
+        """Build or load what prediction needs (measure a table, read a file; see :attr:`cache_dir`)."""
 
     @abc.abstractmethod
     def predict(self, choices: Mapping[str, int]) -> float:

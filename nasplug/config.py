@@ -128,6 +128,8 @@ def _one_of(*allowed: str):
     return check
 
 
+int_in_range = _int_range
+
 seed_field = attrs.field(default=0, validator=_int_range(0, MAX_SEED))
 threads_field = attrs.field(default=None, validator=_int_range(1, max_threads))
 
@@ -196,6 +198,11 @@ class SearchConfig:
     runs_root: str = attrs.field(default="runs", validator=_path_text)
     # a NaN or infinite loss, gradient or architecture parameter: "stop" the run, or "skip" the step
     on_nonfinite: str = attrs.field(default="stop", validator=_one_of("stop", "skip"))
+    # data-parallel search (nasplug.distributed): BatchNorm over the global batch, and whether ranks
+    # draw the same architectures ("shared") or their own ("per-rank"); None = the strategy's choice
+    sync_batchnorm: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
+    rank_sampling: str | None = attrs.field(default=None, validator=attrs.validators.optional(
+        _one_of("shared", "per-rank")))
 
     def __attrs_post_init__(self):
         if self.w_lr_min > self.w_lr:
@@ -235,6 +242,8 @@ class TrainConfig:
     compile: bool = attrs.field(default=False, validator=_one_of(False, True))
     num_workers: int = attrs.field(default=0, validator=_count)
     pin_memory: bool | None = attrs.field(default=None, validator=_one_of(None, False, True))
+    # data-parallel retraining: BatchNorm over the global batch
+    sync_batchnorm: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
 
     def to_dict(self) -> dict[str, Any]:
         return attrs.asdict(self)

@@ -92,3 +92,17 @@ def nasplug_benchmarks() -> Factories:
     (a tabular benchmark such as NAS-Bench-201), which scores a found genotype
     without retraining.  A search with ``benchmark=NAME`` records its answers
     every epoch."""
+
+
+@hookspec
+def nasplug_cli_commands() -> Factories:
+    """Subcommands of the ``nasplug`` command: name -> :class:`nasplug.cli_commands.CliCommand`
+    (or a tuple ``(help, add_arguments, run)``).
+
+    ``add_arguments(parser)`` adds the command's flags to its
+    ``argparse`` parser; ``run(args)`` runs it and returns the exit status
+    (None means 0).  ``nasplug --help`` lists every plugin's commands, so the
+    plugin module and ``add_arguments`` must import nothing heavy (torch): do
+    that inside ``run``.  A command that fails to load is reported by
+    ``nasplug plugins``; the other commands still work.
+    """

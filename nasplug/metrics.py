@@ -1,4 +1,4 @@
-"""Model size and cost: parameter counts and multiply-accumulates (MACs) by forward hooks."""
+"""Model size and cost: parameter counts and multiply-accumulates (MACs) counted by torch's FlopCounterMode."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from typing import Any, Callable
 
 import torch
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
 
 def count_parameters(model: nn.Module, exclude: Callable[[str], bool] | None = None) -> int:
@@ -13,34 +14,21 @@ def count_parameters(model: nn.Module, exclude: Callable[[str], bool] | None = N
     return sum(p.numel() for n, p in model.named_parameters() if p.requires_grad and not (exclude and exclude(n)))
 
 
-def _conv_macs(module: nn.Conv2d, out: torch.Tensor) -> int:
-    k = module.kernel_size[0] * module.kernel_size[1]
-    return int(out[0].numel() * k * module.in_channels // module.groups)
-
-
 @torch.no_grad()
 def count_macs(model: nn.Module, example: torch.Tensor, *args: Any) -> int:
     """MACs of one forward pass for one example (the batch size is divided out).
 
-    Counts convolutions and linear layers only, as FLOPs tables in NAS papers
-    do; layers that a single-path forward skips are not counted.
+    Counts the matrix products torch executes (convolutions, linear layers,
+    matmuls) as FLOPs tables in NAS papers do, at the ATen level: a
+    functional ``F.conv2d`` on a weight slice (TuNAS's single path) counts
+    exactly the channels it computes, and layers a single-path forward skips
+    are not counted.  Forward hooks on ``nn.Conv2d`` would miss the former.
     """
-    total = 0
-
-    def hook(module, inputs, output):
-        nonlocal total
-        if isinstance(module, nn.Conv2d):
-            total += _conv_macs(module, output)
-        elif isinstance(module, nn.Linear):
-            total += module.in_features * module.out_features
-            
-    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
     was_training = model.training
     model.eval()
     try:
-        model(example[:1], *args)
+        with FlopCounterMode(display=False) as counter:
+            model(example[:1], *args)
     finally:
-        for h in handles:
-            h.remove()
         model.train(was_training)
-    return total
+    return int(counter.get_total_flops()) // 2  # FlopCounterMode counts a multiply-accumulate as 2 FLOPs

@@ -43,13 +43,14 @@ class Pipeline:
     def search(self) -> SearchResult:
         board = self._tensorboard()
         callbacks = self.callbacks + ([board] if board is not None else [])
+        result = None
         try:
             run = SearchRun(self.config, self.registry, self.run_dir, callbacks, self.verbose,
                             overwrite=self.overwrite)
-            self.result = run.run()
+            self.result = result = run.run()
         finally:
             if board is not None:
-                board.finish(self.result)
+                board.finish(result)  # the final genotype only when this search finished
         return self.result
 
     def train(self, genotype: Any = None, **train_config: Any) -> TrainResult:

@@ -103,3 +103,22 @@ def load_plugins(extra_modules: Iterable[object] = (), entry_points: bool = True
         name = getattr(module, "__name__", f"extra-{index}")
         _register(loaded, module, PluginInfo(name, name, None, name))
     return loaded
+
+
+def installed_versions() -> list[str]:
+    """``nasplug X.Y.Z`` and one ``DIST X.Y.Z`` line per installed plugin distribution (``--version``).
+
+    Read from the distributions' metadata only: nothing is imported, so a
+    broken plugin still shows, and the answer is instant.
+    """
+    from nasplug import __version__
+
+    lines = [f"nasplug {_kernel_version() or __version__ + ' (not installed)'}"]
+    seen: set[str] = set()
+    for ep in sorted(_entry_points(), key=lambda e: e.dist.name if e.dist else e.name):
+        name = ep.dist.name if ep.dist else ep.name
+        if name in seen:
+            continue
+        seen.add(name)
+        lines.append(f"{name} {ep.dist.version if ep.dist else '(unknown version)'}")
+    return lines

@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterable
 
 import attrs
 
-from nasplug.errors import AmbiguousComponentError, ConfigError, PluginLoadError, UnknownComponentError
+from nasplug.errors import AmbiguousComponentError, ConfigError, NasplugError, PluginLoadError, UnknownComponentError
 from nasplug.first_party import providers_of
 from nasplug.plugins import LoadedPlugins, load_plugins
 
@@ -138,6 +138,16 @@ class Registry:
         known = {e.name if not self.is_ambiguous(kind, e.name) else e.qualified: e.plugin for e in self.entries(kind)}
         raise UnknownComponentError(KINDS[kind][1], name, known, self._unknown_hints(kind, distribution, short))
 
+    def knows(self, kind: str, name: str) -> bool:
+        """Whether ``name`` (short or qualified) names a component of ``kind``, ambiguous short names included."""
+        try:
+            self.entry(kind, name)
+        except AmbiguousComponentError:
+            return True
+        except UnknownComponentError:
+            return False
+        return True
+
     def _unknown_hints(self, kind: str, distribution: str | None, short: str) -> list[str]:
         """Why a name may be missing: the first-party package that has it, plugins that failed to load."""
         failed = {canonical(e.plugin): e for e in self.errors if isinstance(e, PluginLoadError)}
@@ -183,7 +193,15 @@ class Registry:
                     f"{KINDS[kind][1]} {name!r} ({entry.plugin}) does not take option(s) {bad or sorted(options)}; "
                     f"it accepts: {', '.join(accepted) or 'no options'}"
                 ) from None
-        return factory(**options)
+        try:
+            return factory(**options)
+        except (NasplugError, MemoryError):
+            raise
+        except (TypeError, ValueError, OverflowError) as exc:
+            # a factory's own type or value check (float("abc"), an attrs validator): one line naming the part
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ConfigError(f"{KINDS[kind][1]} {name!r} ({entry.plugin}) rejected its options {options}: "
+                              f"{first}") from None
 
     def provided_by(self, plugin: str) -> dict[str, list[str]]:
         """What one plugin provides, by kind (for ``nasplug plugins``)."""

@@ -15,13 +15,14 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from nasplug import registry as registry_module
+from nasplug import distributed, registry as registry_module
 from nasplug import signals
 from nasplug.checkpoint import load_checkpoint, save_checkpoint
 from nasplug.config import TrainConfig, apply_threads
 from nasplug.devices import resolve_device
 from nasplug.divergence import DivergenceError, is_finite
 from nasplug.errors import ConfigError, GenotypeError, NasplugError, RunDirError
+from nasplug.memory import check_fits
 from nasplug.metrics import count_macs, count_parameters
 from nasplug.progress import progress
 from nasplug.rundir import (CHECKPOINT, CONFIG, GENOTYPE, METRICS, PREVIOUS_CHECKPOINT, RESULT, append_jsonl,
@@ -30,7 +31,7 @@ from nasplug.runlock import claim_run_dir
 from nasplug.speedups import autocast, autocast_dtype, compiled, grad_scaler, loader_options
 
 #: files a retraining run writes; ``overwrite`` removes them first
-TRAIN_FILES = (CONFIG, METRICS, CHECKPOINT, PREVIOUS_CHECKPOINT, RESULT)
+TRAIN_FILES = (CONFIG, METRICS, CHECKPOINT, PREVIOUS_CHECKPOINT, RESULT, distributed.WORLD_FILE)
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ def load_genotype_record(source: str | Path | Mapping[str, Any], registry=None) 
                                   f"(`nasplug resume {path.parent}` finishes it)")
         if path.exists():
             record = read_json(path, "a genotype record")
-        elif str(source) in registry.names("genotype"):
+        elif registry.knows("genotype", str(source)):  # a short or qualified name (nasplug-gdas:gdas)
             record = dict(registry.get("genotype", str(source)))
         else:
             raise GenotypeError(f"{str(source)!r} is neither a genotype JSON file, a run directory, nor a named "
@@ -80,7 +81,9 @@ def load_genotype_record(source: str | Path | Mapping[str, Any], registry=None) 
     return record
 
 
-def evaluate(model: torch.nn.Module, loader: DataLoader, device: torch.device) -> tuple[float, float]:
+def evaluate(model: torch.nn.Module, loader: DataLoader, device: torch.device,
+             dist: distributed.DistContext | None = None) -> tuple[float, float]:
+    """Loss and accuracy over ``loader``; with ``dist``, over every rank's shard together."""
     model.eval()
     loss_sum, correct, total = 0.0, 0, 0
     with torch.no_grad():
@@ -90,6 +93,8 @@ def evaluate(model: torch.nn.Module, loader: DataLoader, device: torch.device) -
             loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
             correct += int((logits.argmax(1) == y).sum())
             total += len(y)
+    if dist is not None:
+        loss_sum, correct, total = dist.sum([loss_sum, correct, total])
     return loss_sum / max(1, total), correct / max(1, total)
 
 
@@ -103,14 +108,18 @@ class Trainer:
         self.callbacks = list(callbacks)  # called as callback(trainer, "epoch") after each epoch (TensorBoard)
         self.config = cfg = config
         self.record = dict(record)
-        self.verbose = verbose
-        self.device = resolve_device(cfg.device)
+        self.dist = distributed.context(cfg.device)  # data-parallel retraining under torch's launcher
+        self.verbose = verbose and self.dist.writes_files
+        self.device = resolve_device(self.dist.device(cfg.device))
         self.amp_dtype = autocast_dtype(cfg.amp, self.device)  # checked before anything is built
         loading = loader_options(cfg.num_workers, cfg.pin_memory, self.device)
         apply_threads(cfg.threads)
         torch.manual_seed(cfg.seed)
-        search_space = self.registry.get("space", record["space"], **record.get("space_options", {}))
-        child_options = {**record.get("space_options", {}), **search_space.child_defaults(), **cfg.space_options}
+        # the user's options reach the search space too, so child_C/child_layers change its child defaults;
+        # an option the space does not take is a ConfigError naming the ones it does
+        search_options = {**record.get("space_options", {}), **cfg.space_options}
+        search_space = self.registry.get("space", record["space"], **search_options)
+        child_options = {**search_options, **search_space.child_defaults(), **cfg.space_options}
         self.space = self.registry.get("space", record["space"], **child_options)
         try:
             self.genotype = self.space.genotype_from_json(record["genotype"])
@@ -121,26 +130,37 @@ class Trainer:
                                 f"{type(exc).__name__}: {exc}") from None
         self.data = self.registry.get("dataset", cfg.data, **cfg.data_options)
         train_set = self.data.train if cfg.augment is None else self.data.train.with_augment(cfg.augment)
+        check_fits(lambda: self.space.build_child(self.genotype, self.data.input_shape, self.data.num_classes,
+                                                  auxiliary=cfg.auxiliary_weight > 0),
+                   self.device, f"{record['space']} child network", child_options)
         self.model = self.space.build_child(self.genotype, self.data.input_shape, self.data.num_classes,
                                             auxiliary=cfg.auxiliary_weight > 0).to(self.device)
+        if cfg.sync_batchnorm:
+            self.model = distributed.convert_sync_batchnorm(self.model, self.dist)
+        self.dist.broadcast_module(self.model)
         self.net = compiled(self.model, cfg.compile)  # trains; self.model holds the weights checkpoints save
         self.scaler = grad_scaler(self.amp_dtype)
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
                                          weight_decay=cfg.weight_decay)
         if len(train_set) < cfg.batch_size:
             raise ConfigError(f"batch size {cfg.batch_size} exceeds the {len(train_set)} training examples")
-        self.train_loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True, drop_last=True,
-                                       generator=torch.Generator(), **loading)
-        self.test_loader = DataLoader(self.data.test, batch_size=256, shuffle=False, **loading)
+        if self.dist.active:
+            self.train_loader = distributed.sharded_loader(train_set, cfg.batch_size, self.dist, True, True, **loading)
+            self.test_loader = distributed.sharded_loader(self.data.test, 256, self.dist, False, False, **loading)
+        else:
+            self.train_loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True, drop_last=True,
+                                           generator=torch.Generator(), **loading)
+            self.test_loader = DataLoader(self.data.test, batch_size=256, shuffle=False, **loading)
         self.epoch = 0
         self.history: list[dict[str, Any]] = []
         self.run_dir = None
         self._lock = None
         self._metrics_rows = 0
-        if write_files:
+        if write_files and self.dist.writes_files:  # rank 0 only in a distributed retraining
             label = f"train-{record['space']}-seed{cfg.seed}"
             self._claim(Path(run_dir) if run_dir is not None else new_run_dir(cfg.runs_root, label), True, overwrite)
             atomic_write_json(self.run_dir / CONFIG, self.config_record(), "the configuration")
+            distributed.record_world(self.run_dir, self.dist, "shared")
 
     def config_record(self) -> dict[str, Any]:
         """What ``config.json`` of a retraining run holds: enough for ``nasplug resume`` to rebuild it."""
@@ -168,11 +188,13 @@ class Trainer:
             raise RunDirError(f"{path}: not a retraining configuration (needs 'train' and 'genotype' objects)")
         try:
             config = TrainConfig.from_dict(data["train"])
+            distributed.check_world(run_dir, distributed.context(config.device))
             record = load_genotype_record(data["genotype"], registry)
         except NasplugError as exc:
             raise RunDirError(f"{path}: {exc}") from None
         trainer = cls(record, config, registry, verbose=verbose, write_files=False)
-        trainer._claim(run_dir, fresh=False)
+        if trainer.dist.writes_files:  # the other ranks of a distributed run only read the checkpoint
+            trainer._claim(run_dir, fresh=False)
         checkpoint = run_dir / (PREVIOUS_CHECKPOINT if from_previous else CHECKPOINT)
         if from_previous and not checkpoint.exists():
             raise RunDirError(f"{checkpoint}: no previous checkpoint to fall back to")
@@ -186,7 +208,8 @@ class Trainer:
                 first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
                 raise RunDirError(f"{checkpoint}: does not fit this run's configuration ({first})") from None
             trainer._replace_previous = from_previous
-        sync_jsonl(run_dir / METRICS, trainer.history)
+        if trainer.run_dir is not None:
+            sync_jsonl(run_dir / METRICS, trainer.history)
         trainer._metrics_rows = len(trainer.history)
         return trainer
 
@@ -216,16 +239,18 @@ class Trainer:
                 if aux is not None and cfg.auxiliary_weight > 0:
                     loss = loss + cfg.auxiliary_weight * F.cross_entropy(aux, y)
             value = loss.item()
-            if not is_finite(value):
+            if not is_finite(self.dist.mean(value)):  # the ranks agree: a NaN on one shard stops all
                 raise DivergenceError("training loss", value, self.epoch, step,
                                       str(self.run_dir / CHECKPOINT) if self.run_dir is not None else None)
             if self.scaler is None:
                 loss.backward()
+                self.dist.average_gradients(self.model.parameters())
                 if cfg.grad_clip > 0:
                     torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
                 self.optimizer.step()
             else:  # float16: scale the loss so small gradients survive, unscale before clipping
                 self.scaler.scale(loss).backward()
+                self.dist.average_gradients(self.model.parameters())  # an inf on one rank reaches all
                 if cfg.grad_clip > 0:
                     self.scaler.unscale_(self.optimizer)
                     torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
@@ -236,7 +261,8 @@ class Trainer:
             total += len(y)
             bar.update(1, loss=loss_sum / total, acc=correct / total)
         bar.close()
-        test_loss, test_acc = evaluate(self.model, self.test_loader, self.device)
+        loss_sum, correct, total = self.dist.sum([loss_sum, correct, total])
+        test_loss, test_acc = evaluate(self.model, self.test_loader, self.device, self.dist)
         record = {"epoch": self.epoch, "lr": lr, "train_loss": loss_sum / total, "train_acc": correct / total,
                   "test_loss": test_loss, "test_acc": test_acc, "seconds": time.time() - started}
         self.history.append(record)
@@ -270,7 +296,7 @@ class Trainer:
                 append_jsonl(self.run_dir / METRICS, self.history[self._metrics_rows:])
                 self._metrics_rows = len(self.history)
             signals.check(self.epoch, 0, self.run_dir)
-        test_loss, test_acc = evaluate(self.model, self.test_loader, self.device)
+        test_loss, test_acc = evaluate(self.model, self.test_loader, self.device, self.dist)
         example = next(iter(self.test_loader))[0][:1].to(self.device)
         result = TrainResult(
             test_accuracy=test_acc, test_loss=test_loss,
@@ -300,5 +326,12 @@ def train(source, config: TrainConfig | None = None, registry=None, run_dir=None
           callbacks: Iterable[Callable[[Trainer, str], None]] = ()) -> TrainResult:
     """Retrain ``source`` (a genotype record, JSON path, run directory or registered name)."""
     record = load_genotype_record(source, registry)
-    return Trainer(record, config or TrainConfig(), registry, run_dir, verbose, write_files, overwrite,
-                   callbacks).run()
+    try:
+        trainer = Trainer(record, config or TrainConfig(), registry, run_dir, verbose, write_files, overwrite,
+                          callbacks)
+    except GenotypeError as exc:
+        if isinstance(source, (str, Path)) and Path(source).exists():  # name the file the record came from
+            path = Path(source) / GENOTYPE if Path(source).is_dir() else Path(source)
+            raise GenotypeError(f"{path}: {exc}") from None
+        raise
+    return trainer.run()

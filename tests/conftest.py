@@ -10,6 +10,10 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+# under --import-mode=importlib the tests' own directory is not on sys.path; the run-directory tests share
+# rundir_helpers.py from here
+if str(Path(__file__).parent) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).parent))
 SHARED_DATA = Path(os.environ.get("NASPLUG_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from nasplug import registry
 from nasplug.cli import main
 
 SHARED_DATA = Path(os.environ.get("NASPLUG_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
@@ -35,6 +36,7 @@ def test_search_train_show(tmp_path, capsys):
                  "--run-dir", str(tmp_path / "train")]) == 0
     out = capsys.readouterr().out
     assert "test accuracy:" in out and "parameters:" in out and f"run directory: {tmp_path / 'train'}" in out
+    pytest.importorskip("matplotlib", reason="nasplug show draws with matplotlib (pip install 'nasplug[plot]')")
     assert main(["show", str(run_dir)]) == 0
     out = capsys.readouterr().out
     assert "genotype: |" in out
@@ -71,3 +73,31 @@ def test_search_on_a_real_image_folder(tmp_path, capsys):
                  "--run-dir", str(tmp_path / "img")]) == 0
     record = json.loads((tmp_path / "img" / "genotype.json").read_text())
     assert record["space"] == "nb201" and record["string"].startswith("|")
+
+
+def test_train_honours_child_width_and_depth_options(tmp_path, capsys):
+    """``--space-option child_C=8`` retrains a named DARTS genotype at 8 channels (it was ignored: C=36)."""
+    if "gdas" not in registry.names("genotype"):
+        pytest.skip("the named genotype 'gdas' comes from nasplug-gdas, which is not installed")
+    assert main(["train", "gdas", "--data", "digits", "--data-option", "limit_train=128", "--epochs", "1",
+                 "--batch-size", "64", "--quiet", "--space-option", "child_C=8", "--space-option", "child_layers=3",
+                 "--run-dir", str(tmp_path / "train")]) == 0
+    capsys.readouterr()
+    from nasplug.metrics import count_parameters
+    from nasplug.train import Trainer, load_genotype_record
+    from nasplug.config import TrainConfig
+    trainer = Trainer(load_genotype_record("gdas"), TrainConfig(space_options={"child_C": 8, "child_layers": 3},
+                                                                data_options={"limit_train": 128}), write_files=False)
+    assert (trainer.space.C, trainer.space.layers) == (8, 3)
+    expected = registry.get("space", "darts", C=8, layers=3).build_child(trainer.genotype, (1, 8, 8), 10)
+    assert count_parameters(trainer.model) == count_parameters(expected)
+    result = json.loads((tmp_path / "train" / "result.json").read_text())
+    assert result["parameters"] == count_parameters(expected)
+
+
+def test_train_rejects_an_unknown_space_option(capsys):
+    if "gdas" not in registry.names("genotype"):
+        pytest.skip("the named genotype 'gdas' comes from nasplug-gdas, which is not installed")
+    assert main(["train", "gdas", "--data", "digits", "--epochs", "1", "--space-option", "child_width=8"]) == 2
+    err = capsys.readouterr().err
+    assert "child_width" in err and "child_C" in err and "Traceback" not in err

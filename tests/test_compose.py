@@ -180,3 +180,24 @@ def test_a_retraining_run_records_its_provenance(tmp_path):
         provenance = json.loads((tmp_path / "train" / name).read_text())["provenance"]
         assert provenance["torch"] == torch.__version__ and provenance["device"].startswith("cpu")
         assert provenance["distributions"]["nasplug"] == provenance["nasplug"]
+
+
+def test_a_run_directory_written_before_names_were_resolved_still_resumes(tmp_path):
+    """config.json and the checkpoint used to hold the config as given (short names, ``"sampler": null``)."""
+    from nasplug.checkpoint import save_checkpoint
+    from nasplug.config import SearchConfig
+    from nasplug.search.run import config_fingerprint
+
+    user = {**TINY, "strategy": "random", "optimizer_options": {"num_candidates": 3}, "epochs": 2}
+    config = merged_config(user)
+    whole = SearchRun(config, write_files=False).run()
+    first = SearchRun(config, write_files=False)
+    first.run_epoch()
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "config.json").write_text(json.dumps(config.to_dict()))
+    save_checkpoint(old / "checkpoint.pt", {**first.state_dict(), "config": config_fingerprint(config)})
+    resumed = SearchRun.resume(old)
+    assert resumed.state.epoch == 1
+    assert str(resumed.run().genotype) == str(whole.genotype)
+    assert SearchConfig.from_dict(json.loads((old / "config.json").read_text())) == config  # not rewritten

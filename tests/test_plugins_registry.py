@@ -141,6 +141,13 @@ def test_every_component_resolves_by_its_qualified_name_however_the_distribution
         assert reg.entry(kind, entry.name) == entry and entry.name in reg.names(kind)
 
 
+def test_a_named_genotype_loads_by_its_qualified_name():
+    from nasplug.train import load_genotype_record
+
+    pytest.importorskip("nasplug_gdas")
+    assert load_genotype_record("nasplug-gdas:gdas") == load_genotype_record("gdas")
+
+
 def test_unknown_name_mentions_plugins_that_failed_to_load(fake_distribution):
     """Issue 15, item 6: ``unknown sampler 'x'`` hid the load failure of the plugin that has it."""
     fake_distribution("nasplug-broken", "nasplug_broken_mod", "raise ImportError('needs libfoo')\n")

@@ -2,6 +2,7 @@
 
 import os
 import pickle
+import stat
 import subprocess
 import sys
 
@@ -76,3 +77,15 @@ def test_no_unsafe_torch_load_anywhere_in_the_repository():
         if "weights_only=False" in text or ("pickle.load(" in text):
             offenders.append(str(path.relative_to(repo)))
     assert offenders == []
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_run_directory_files_honour_the_umask(tmp_path, umask):
+    from nasplug.rundir import atomic_write_json
+
+    old = os.umask(umask)
+    try:
+        atomic_write_json(tmp_path / "config.json", {"a": 1})
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "config.json").stat().st_mode) == 0o666 & ~umask

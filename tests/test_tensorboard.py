@@ -62,3 +62,31 @@ def test_missing_tensorboard_is_a_one_line_error(tmp_path, monkeypatch, capsys):
     assert err.strip() == 'nasplug: error: TensorBoard logging needs the tensorboard package: ' \
                           'pip install "nasplug[tensorboard]"'
     assert not (tmp_path / "run").exists()  # refused before the search started
+
+
+def test_cli_train_and_resume_attach_tensorboard(tmp_path):
+    pytest.importorskip("tensorboard")
+    import gc
+
+    from nasplug import SearchConfig, SearchRun
+
+    def stop_in_second_epoch(run, event):
+        if event == "step" and run.state.epoch == 1:
+            raise KeyboardInterrupt
+
+    run_dir = tmp_path / "run"
+    config = SearchConfig(space="nb201", space_options={"C": 4, "N": 1}, strategy="random", data="digits", epochs=2,
+                          steps_per_epoch=2, optimizer_options={"num_candidates": 2})
+    with pytest.raises(KeyboardInterrupt):
+        SearchRun(config, run_dir=run_dir, callbacks=[stop_in_second_epoch]).run()
+    gc.collect()  # the interrupted run's lock on its directory goes with it
+    assert main(["resume", str(run_dir), "--quiet", "--tensorboard", str(tmp_path / "tb-resume")]) == 0
+    resumed = _load(tmp_path / "tb-resume")
+    assert [e.step for e in resumed.Scalars("search/train_loss")] == [2]  # only the epoch the resume ran
+    assert any(t.startswith("final_genotype") for t in resumed.Tags()["tensors"])
+
+    assert main(["train", str(run_dir / "genotype.json"), "--space-option", "C=4", "--space-option", "N=1",
+                 "--epochs", "1", "--batch-size", "128", "--data-option", "limit_train=256", "--quiet",
+                 "--run-dir", str(tmp_path / "train"), "--tensorboard", str(tmp_path / "tb-train")]) == 0
+    trained = _load(tmp_path / "tb-train")
+    assert {"train/train_loss", "train/train_acc", "train/test_acc", "train/lr"} <= set(trained.Tags()["scalars"])

@@ -19,6 +19,9 @@ from __future__ import annotations
 import contextlib
 from unittest import mock
 
+#: the plugin whose components this part measures (the part is skipped without it)
+PLUGIN = "nasplug_amended"
+
 
 def _searching_run(bench, strategy, **options):
     """A run one weight step in (a momentum buffer, as in a running search), and the shared batches."""

@@ -22,6 +22,9 @@ import torch.nn.functional as F
 
 from nasplug.components import Selection
 
+#: the plugin whose components this part measures (the part is skipped without it)
+PLUGIN = "nasplug_gdas"
+
 DRAWS_SEED = 2019
 
 

@@ -27,6 +27,9 @@ from nasplug.strategies.mixture import MixtureSampler
 from nasplug.hookspecs import hookimpl
 from nasplug_gibbs.optimizer import GibbsArchOptimizer
 
+#: the plugin whose components this part measures (the part is skipped without it)
+PLUGIN = "nasplug_gibbs"
+
 SAMPLER = "gibbs-bench-softmax"
 
 

@@ -30,10 +30,10 @@ def digits(test_fraction: float = 0.2, split_seed: int = 0, augment: bool = Fals
     images, the same for every search seed.
     """
     _reject(unknown, "digits", ["test_fraction", "split_seed", "augment", "limit_train"])
+    _check_common("digits", test_fraction=test_fraction, split_seed=split_seed, augment=augment,
+                  limit_train=limit_train)
     from sklearn.datasets import load_digits
 
-    if not 0.0 < test_fraction < 1.0:
-        raise ConfigError(f"digits test_fraction must be in (0, 1), got {test_fraction!r}")
     raw = load_digits()
     images = torch.from_numpy((raw.images * (255.0 / 16.0)).round().astype(np.uint8)).unsqueeze(1)
     labels = torch.from_numpy(raw.target.astype(np.int64))
@@ -56,6 +56,8 @@ def cifar(num_classes: int = 10, root: str | None = None, download: bool = False
           **unknown) -> DataBundle:
     """CIFAR-10/100 through torchvision from ``root`` (downloaded there only with ``download=True``)."""
     _reject(unknown, f"cifar{num_classes}", ["root", "download", "augment", "limit_train", "limit_test", "split_seed"])
+    _check_common(f"cifar{num_classes}", root=root, download=download, augment=augment, limit_train=limit_train,
+                  limit_test=limit_test, split_seed=split_seed)
     import torchvision
 
     if root is None:
@@ -82,20 +84,35 @@ def _load_folder(folder: Path, size: int | None, limit: int | None = None, seed:
     from PIL import Image
     from torchvision.datasets import ImageFolder
 
-    ds = ImageFolder(str(folder))
+    try:
+        ds = ImageFolder(str(folder))
+    except (FileNotFoundError, RuntimeError) as exc:  # no class folders, or class folders without images
+        raise ConfigError(f"image folder {str(folder)!r} holds no images in <class>/<image> sub-folders "
+                          f"({(str(exc).splitlines() or [''])[0]})") from None
+    if len(ds.classes) < 2:
+        raise ConfigError(f"image folder {str(folder)!r} has {len(ds.classes)} class folder(s) "
+                          f"({', '.join(ds.classes)}); classification needs at least 2")
     samples = ds.samples
     if limit is not None and limit < len(samples):
         if limit < 1:
             raise ConfigError(f"limit must be a positive number of images, got {limit!r}")
         keep = torch.randperm(len(samples), generator=torch.Generator().manual_seed(seed))[:limit].sort().values
         samples = [samples[i] for i in keep.tolist()]
-    images = []
+    images, bad = [], []
     for path, _ in samples:
-        with Image.open(path) as img:
-            img = img.convert("RGB")
-            if size is not None and img.size != (size, size):
-                img = img.resize((size, size), Image.BILINEAR)
-            images.append(torch.from_numpy(np.asarray(img, dtype=np.uint8).copy()).permute(2, 0, 1))
+        try:
+            with Image.open(path) as img:
+                img = img.convert("RGB")
+                if size is not None and img.size != (size, size):
+                    img = img.resize((size, size), Image.BILINEAR)
+                images.append(torch.from_numpy(np.asarray(img, dtype=np.uint8).copy()).permute(2, 0, 1))
+        except (OSError, ValueError, SyntaxError) as exc:  # PIL's errors for truncated or garbled files
+            bad.append(f"{path} ({(str(exc).splitlines() or [type(exc).__name__])[0]})")
+    if bad:
+        # stop rather than skip: a search on silently fewer images is a different search than the one asked for
+        shown = "; ".join(bad[:5]) + (f"; and {len(bad) - 5} more" if len(bad) > 5 else "")
+        raise ConfigError(f"{len(bad)} image(s) under {str(folder)!r} cannot be decoded: {shown}; "
+                          "remove or replace them")
     if not images:
         raise ConfigError(f"no images found under {str(folder)!r}")
     shapes = {tuple(i.shape) for i in images}
@@ -115,6 +132,11 @@ def image_folder(root: str | None = None, size: int | None = None, test_fraction
     """
     _reject(unknown, "imagefolder", ["root", "size", "test_fraction", "augment", "flip", "limit_train",
                                      "limit_test", "split_seed"])
+    _check_common("imagefolder", root=root, test_fraction=test_fraction, augment=augment, flip=flip,
+                  limit_train=limit_train, limit_test=limit_test, split_seed=split_seed)
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or not MIN_SIZE <= size <= MAX_SIZE):
+        raise ConfigError(f"imagefolder size must be an integer in [{MIN_SIZE}, {MAX_SIZE}] (pixels per side), "
+                          f"got {size!r}")
     if root is None:
         raise ConfigError("imagefolder needs root=PATH, a folder of <class>/<image> sub-folders")
     path = Path(root).expanduser()
@@ -144,6 +166,33 @@ def tensors(x_train: torch.Tensor, y_train: torch.Tensor, x_test: torch.Tensor, 
         num_classes = int(max(int(y_train.max()), int(y_test.max())) + 1)
     return _bundle(name, x_train, y_train, x_test, y_test, num_classes,
                    [str(c) for c in range(num_classes)], augment, pad=max(1, x_train.shape[-1] // 8), flip=False)
+
+
+#: smaller images leave nothing for the spaces' stride-2 reductions; larger ones do not fit in memory as tensors
+MIN_SIZE, MAX_SIZE = 4, 1024
+
+
+def _check_common(dataset: str, **options) -> None:
+    """Type and range checks of the options several datasets share, each error naming the option."""
+    def fail(name, value, allowed):
+        raise ConfigError(f"dataset {dataset!r} option {name}={value!r} is not allowed; it must be {allowed}")
+
+    for name, value in options.items():
+        if name in ("augment", "flip", "download"):
+            if not isinstance(value, bool):
+                fail(name, value, "true or false")
+        elif name == "test_fraction":
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < value < 1.0:
+                fail(name, value, "a number strictly between 0 and 1")
+        elif name in ("limit_train", "limit_test"):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                fail(name, value, "a positive integer (a number of examples)")
+        elif name == "split_seed":
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**32:
+                fail(name, value, f"an integer in [0, {2**32 - 1}]")
+        elif name == "root":
+            if value is not None and not isinstance(value, str):
+                fail(name, value, "a folder path")
 
 
 def _reject(unknown: dict, dataset: str, allowed: list[str]) -> None:

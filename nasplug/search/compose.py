@@ -126,6 +126,8 @@ def compose(config: SearchConfig, registry: Registry) -> Composition:
     if cfg.latency_target is not None and reward is None:
         raise ConfigError("latency_target is set but no reward is chosen; pass reward= (installed: "
                           f"{', '.join(registry.names('reward')) or 'none'})")
+    if reward is None:
+        check_cost_parts_unused(cfg, spec, registry)
     if reward is not None:
         entries["reward"] = registry.entry("reward", reward)
         entries["latency_model"] = registry.entry(
@@ -140,6 +142,29 @@ def compose(config: SearchConfig, registry: Registry) -> Composition:
     composition = Composition(attrs.evolve(cfg, **resolved), spec, entries, dropped)
     check_capabilities(composition, registry)
     return composition
+
+
+def check_cost_parts_unused(cfg: SearchConfig, spec: StrategySpec, registry: Registry) -> None:
+    """Without a latency target no reward or latency model runs: every name or option given for them is an error.
+
+    Unknown names are reported as such; known ones, and options, say what is
+    missing, so ``--latency-model bogus`` or ``--reward-option beta=abc`` is
+    never silently ignored, and a preset whose reward needs a target
+    (``tunas``) is not silently downgraded to a plain search.
+    """
+    for kind, name in (("reward", cfg.reward), ("latency_model", cfg.latency_model)):
+        if name is not None:
+            registry.entry(kind, name)  # an unknown name: the registry's error, listing the known ones
+    given = [f"{field}={value!r}" for field, value in (
+        ("reward", cfg.reward), ("latency_model", cfg.latency_model), ("reward_options", cfg.reward_options),
+        ("latency_options", cfg.latency_options)) if value]
+    if given:
+        raise ConfigError(f"{', '.join(given)} given, but no latency target: a reward and latency model only run "
+                          "with --latency-target T0 (latency_target=T0)")
+    preset_reward = _preset_part(registry, "reward", spec.reward)
+    if preset_reward is not None and declared(preset_reward, "needs_target") is not False:
+        raise ConfigError(f"strategy {cfg.strategy!r} optimises a latency reward ({spec.reward!r}) and needs "
+                          "--latency-target T0 (latency_target=T0); it was not given")
 
 
 # -- capabilities -------------------------------------------------------------

@@ -26,11 +26,12 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from nasplug import registry as registry_module
+from nasplug import distributed, registry as registry_module
 from nasplug.components import ArchOptimizer, ArchParameters, LatencyModel, Reward, Sampler, Selection
 from nasplug.config import SearchConfig, apply_threads
 from nasplug.data.bundle import search_split
 from nasplug.devices import resolve_device
+from nasplug.memory import check_fits
 from nasplug.errors import ConfigError, NasplugError, RunDirError
 from nasplug import signals
 from nasplug.checkpoint import load_checkpoint, save_checkpoint
@@ -113,7 +114,9 @@ class SearchRun:
 
     def __init__(self, config: SearchConfig, registry=None, run_dir: str | Path | None = None,
                  callbacks: Iterable[Callback] = (), verbose: bool = False, write_files: bool = True,
-                 overwrite: bool = False):
+                 overwrite: bool = False, cache_dir: str | Path | None = None):
+        """``cache_dir`` is where the latency model keeps what it measures (:attr:`LatencyModel.cache_dir`):
+        the run directory by default; :meth:`resume` passes the resumed run's."""
         self.registry = registry or registry_module.default_registry()
         # names, options and capabilities are settled before anything is built or written
         self.composition = compose(config, self.registry)
@@ -121,8 +124,9 @@ class SearchRun:
         self.config = cfg = config
         parts = self.composition.config
         self.callbacks = list(callbacks)
-        self.verbose = verbose
-        self.device = resolve_device(cfg.device)
+        self.dist = distributed.context(cfg.device)
+        self.verbose = verbose and self.dist.writes_files
+        self.device = resolve_device(self.dist.device(cfg.device))
 
         apply_threads(cfg.threads)
         torch.manual_seed(cfg.seed)
@@ -130,15 +134,28 @@ class SearchRun:
         self.data = self.registry.get("dataset", cfg.data, **cfg.data_options)
         self.train_set, self.valid_set = search_split(self.data.train, cfg.train_portion, cfg.seed)
         self.generator = torch.Generator().manual_seed(cfg.seed)
+        check_fits(lambda: self.space.build_supernet(self.data.input_shape, self.data.num_classes), self.device,
+                   f"{cfg.space} supernet", cfg.space_options)
         self.supernet = self.space.build_supernet(self.data.input_shape, self.data.num_classes).to(self.device)
         self.arch = ArchParameters(self.space.decisions, cfg.arch_init_std, self.generator).to(self.device)
+        if cfg.sync_batchnorm:
+            self.supernet = distributed.convert_sync_batchnorm(self.supernet, self.dist)
+        self.dist.broadcast_module(self.supernet)
+        self.dist.broadcast_module(self.arch)
 
         self.sampler: Sampler = self.registry.get("sampler", parts.sampler, **parts.sampler_options)
         self.optimizer: ArchOptimizer = self.registry.get("arch_optimizer", parts.arch_optimizer,
                                                           **parts.optimizer_options)
         self.latency_model: LatencyModel | None = None
         self.reward: Reward | None = None
-        self._build_cost_parts()
+        self.run_dir: Path | None = None
+        self._lock = None
+        if write_files and self.dist.writes_files:  # rank 0 only in a distributed search
+            # claimed before the cost parts: a latency model keeps what it measures in it
+            label = f"{cfg.space}-{cfg.strategy}-seed{cfg.seed}"
+            self._claim(Path(run_dir) if run_dir is not None else new_run_dir(cfg.runs_root, label),
+                        fresh=True, overwrite=overwrite)
+        distributed.rank0_first(self.dist, self._build_cost_parts, self.run_dir if cache_dir is None else Path(cache_dir))
         self.benchmark = None
         if cfg.benchmark is not None:
             self.benchmark = self.registry.get("benchmark", cfg.benchmark, **cfg.benchmark_options)
@@ -158,17 +175,14 @@ class SearchRun:
         self.finished = False
         self.final: Genotype | None = None
         self.optimizer.setup(self)
+        self.rank_sampling = distributed.setup_search(self)
 
-        self.run_dir: Path | None = None
-        self._lock = None
         self._metrics_rows = 0  # lines of metrics.jsonl that match self.history
         self.skipped_steps = 0
-        if write_files:
-            label = f"{cfg.space}-{cfg.strategy}-seed{cfg.seed}"
-            self._claim(Path(run_dir) if run_dir is not None else new_run_dir(cfg.runs_root, label),
-                        fresh=True, overwrite=overwrite)
+        if self.run_dir is not None:
             atomic_write_json(self.run_dir / CONFIG, self.composition.record(self.registry, self.provenance()),
                               "the configuration")
+            distributed.record_world(self.run_dir, self.dist, self.rank_sampling)
 
     def _claim(self, run_dir: Path, fresh: bool, overwrite: bool = False) -> None:
         """Own ``run_dir`` (an exclusive lock until :meth:`release` or this object is collected)."""
@@ -186,12 +200,13 @@ class SearchRun:
         """Versions, host and device this run is made on (recorded in config.json and result.json)."""
         return provenance(self.registry, self.config.device)
 
-    def _build_cost_parts(self) -> None:
+    def _build_cost_parts(self, cache_dir: Path | None) -> None:
         cfg = self.composition.config  # compose() decided whether a reward applies and which cost model
         reward_name, model_name = cfg.reward, cfg.latency_model
         if reward_name is None:
             return
         self.latency_model = self.registry.get("latency_model", model_name, **cfg.latency_options)
+        self.latency_model.cache_dir = cache_dir
         self.latency_model.prepare(self.space, self.data.input_shape, self.data.num_classes)
         options = dict(cfg.reward_options)
         if cfg.latency_target is not None:
@@ -201,6 +216,8 @@ class SearchRun:
     def _loader(self, dataset, batch_size: int) -> DataLoader:
         if len(dataset) < batch_size:
             raise ConfigError(f"batch size {batch_size} exceeds the {len(dataset)} examples of a search split")
+        if self.dist.active:
+            return distributed.sharded_loader(dataset, batch_size, self.dist, shuffle=True, drop_last=True)
         return DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=True,
                           generator=torch.Generator())
 
@@ -219,9 +236,11 @@ class SearchRun:
         logits = self.supernet(x, selections)
         loss = F.cross_entropy(logits, y)
         loss_value = loss.item()
-        if not self.finite_or_skip("training loss", loss_value):
+        # the ranks agree (a NaN on one shard makes the mean NaN), so all skip or none does
+        if not self.finite_or_skip("training loss", self.dist.mean(loss_value)):
             return {}
         loss.backward()
+        self.average_gradients(self.supernet.parameters())
         norm = float(gradient_norm(self.supernet.parameters(), self.config.grad_clip))
         if not self.finite_or_skip("weight gradient norm", norm):
             self.w_optimizer.zero_grad(set_to_none=True)
@@ -266,6 +285,15 @@ class SearchRun:
         if name is not None:
             raise DivergenceError(f"supernet weight {name!r}", float("nan"), self.state.epoch,
                                   self.state.steps_per_epoch - 1, self._kept_checkpoint())
+
+    def average_gradients(self, params) -> None:
+        """Mean of the gradients over the ranks of a distributed search (nothing in one process).
+
+        Call it between ``backward`` and the optimizer step (before clipping);
+        an architecture optimizer that steps its own optimizer calls it on
+        ``run.arch.parameters()``.
+        """
+        self.dist.average_gradients(params)
 
     @contextlib.contextmanager
     def frozen_weights(self):
@@ -343,10 +371,14 @@ class SearchRun:
             total_loss += float(F.cross_entropy(logits, y, reduction="sum"))
             total_correct += int((logits.argmax(1) == y).sum())
             total += len(y)
+        total_loss, total_correct, total = self.dist.sum([total_loss, total_correct, total])
         return total_loss / max(1, total), total_correct / max(1, total)
 
     def _eval_loader(self) -> DataLoader:
         # a fixed order so that evaluations are comparable and need no randomness
+        if self.dist.active:
+            return distributed.sharded_loader(self.valid_set, self.config.valid_batch_size or self.config.batch_size,
+                                              self.dist, shuffle=False, drop_last=False)
         return DataLoader(self.valid_set, batch_size=self.config.valid_batch_size or self.config.batch_size,
                           shuffle=False)
 
@@ -402,7 +434,7 @@ class SearchRun:
         record: dict[str, Any] = {"epoch": epoch, "lr": lr, "steps": steps}
         if self.skipped_steps:
             record["skipped_steps"] = self.skipped_steps
-        record.update({k: v / max(1, steps) for k, v in sums.items()})
+        record.update({k: v / max(1, steps) for k, v in distributed.mean_metrics(self.dist, sums).items()})
         record.update(self.sampler.metrics(self.state))
         distribution = self.arch_distribution()
         genotype = self.optimizer.epoch_genotype(self) if hasattr(self.optimizer, "epoch_genotype") else \
@@ -486,6 +518,7 @@ class SearchRun:
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        state = distributed.own_rng_states(state, self.dist)
         self.supernet.load_state_dict(state["supernet"])  # strict: another space's weights are refused
         self.arch.load_state_dict(state["arch"])
         self.w_optimizer.load_state_dict(state["w_optimizer"])
@@ -505,12 +538,16 @@ class SearchRun:
 
         The checkpoint comes first: after a kill between the two, resume cuts
         ``metrics.jsonl`` back to the checkpoint's history, so no line is
-        lost or duplicated.
+        lost or duplicated.  In a distributed search every rank calls it (the
+        ranks' RNG states are gathered into rank 0's checkpoint).
         """
-        if self.run_dir is None:
+        if self.run_dir is None and not self.dist.active:
             return
         self._check_weights_finite()
-        save_checkpoint(self.run_dir / CHECKPOINT, self.state_dict(), keep_previous=not self._replace_previous)
+        state = distributed.with_rank_rng_states(self.state_dict(), self.dist)  # collective: every rank
+        if self.run_dir is None:
+            return
+        save_checkpoint(self.run_dir / CHECKPOINT, state, keep_previous=not self._replace_previous)
         self._replace_previous = False
         append_jsonl(self.run_dir / METRICS, self.history[self._metrics_rows:])
         self._metrics_rows = len(self.history)
@@ -530,10 +567,13 @@ class SearchRun:
         """
         run_dir = Path(run_dir)
         config, record = load_search_config(run_dir)
+        distributed.check_world(run_dir, distributed.context(config.device))
         registry = registry or registry_module.default_registry()
         check_versions(record, registry, config.device, strict)
-        run = cls(config, registry=registry, callbacks=callbacks, verbose=verbose, write_files=False)
-        run._claim(run_dir, fresh=False)
+        run = cls(config, registry=registry, callbacks=callbacks, verbose=verbose, write_files=False,
+                  cache_dir=run_dir)
+        if run.dist.writes_files:  # the other ranks of a distributed run only read the checkpoint
+            run._claim(run_dir, fresh=False)
         checkpoint = run_dir / (PREVIOUS_CHECKPOINT if from_previous else CHECKPOINT)
         if from_previous and not checkpoint.exists():
             raise RunDirError(f"{checkpoint}: no previous checkpoint to fall back to")
@@ -543,16 +583,25 @@ class SearchRun:
         elif (run_dir / METRICS).exists() and read_jsonl_rows(run_dir / METRICS):
             raise RunDirError(f"{run_dir / CHECKPOINT}: file not found, but {METRICS} records finished epochs; "
                               f"the checkpoint was deleted (`--from-previous` uses {PREVIOUS_CHECKPOINT} if it exists)")
-        sync_jsonl(run_dir / METRICS, run.history)
+        if run.run_dir is not None:
+            sync_jsonl(run_dir / METRICS, run.history)
         run._metrics_rows = len(run.history)
         return run
 
     def load_checkpoint_file(self, path: Path) -> None:
         """Load ``path`` into this run; damage, another run's file or a wrong layout is a one-line error."""
         state = load_checkpoint(path, map_location=self.device)
-        recorded, current = state.get("config"), config_fingerprint(self.composition.config)
-        # fields both know (a config written by an older nasplug lacks newer fields)
-        differ = sorted(k for k in set(recorded or {}) & set(current) if recorded[k] != current[k])
+        recorded = state.get("config") or {}
+
+        def differing(current: dict[str, Any]) -> list[str]:
+            # fields both know (a config written by an older nasplug lacks newer fields)
+            return sorted(k for k in set(recorded) & set(current) if recorded[k] != current[k])
+
+        # the resolved config (qualified names, merged options), or as config.json has it (run dirs written
+        # before names were resolved)
+        differ = differing(config_fingerprint(self.composition.config))
+        if differ and differing(config_fingerprint(self.config)) == []:
+            differ = []
         if differ:
             raise RunDirError(f"{path}: written by another configuration than {path.parent / CONFIG} "
                               f"(fields differ: {', '.join(differ)}); it belongs to a different run")
@@ -569,7 +618,8 @@ class SearchRun:
 
 
 #: files a search writes; ``overwrite`` removes them before a new run starts in the same directory
-RUN_FILES = (CONFIG, METRICS, CHECKPOINT, PREVIOUS_CHECKPOINT, GENOTYPE, RESULT, "cells.png", "distribution.png")
+RUN_FILES = (CONFIG, METRICS, CHECKPOINT, PREVIOUS_CHECKPOINT, GENOTYPE, RESULT, "cells.png", "distribution.png",
+             distributed.WORLD_FILE)
 
 
 def config_fingerprint(config: SearchConfig) -> dict[str, Any]:

@@ -35,6 +35,8 @@ class StrategySpec:
     optimizer_options: dict[str, Any] = attrs.field(factory=dict)
     reward: str | None = None
     latency_model: str | None = None
+    #: in a data-parallel search: every rank draws the same architecture ("shared") or its own ("per-rank")
+    rank_sampling: str = "shared"
     space_defaults: dict[str, dict[str, Any]] = attrs.field(factory=dict)
 
     def defaults_for(self, space: str) -> dict[str, Any]:

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from nasplug.components import Selection, apply_selection
-from nasplug.config import positive_int
+from nasplug.config import int_in_range, positive_int
 from nasplug.errors import ConfigError, GenotypeError
 from nasplug.spaces.base import Decision, Genotype, SearchSpace, Supernet, as_probability_lists
 from nasplug.spaces.ops import DARTS_OPS, FactorizedReduce, ReLUConvBN, Zero, darts_op, drop_path
@@ -306,15 +306,16 @@ class DartsSpace(SearchSpace):
     #: small options for the conformance kit (nasplug.testing): builds and runs in milliseconds
     test_options = {"C": 4, "layers": 3, "steps": 2}
     C: int = attrs.field(default=16, validator=positive_int)
-    layers: int = attrs.field(default=8, validator=positive_int)
-    steps: int = attrs.field(default=4, validator=positive_int)
+    # sane maxima on cell counts: past them construction alone takes minutes (sizes are checked by memory)
+    layers: int = attrs.field(default=8, validator=int_in_range(1, 200))
+    steps: int = attrs.field(default=4, validator=int_in_range(1, 16))
     stem_multiplier: int = attrs.field(default=3, validator=positive_int)
     ops: tuple[str, ...] = attrs.field(default=DARTS_OPS, converter=tuple, validator=ops_validator)
     keep_edges: int | None = attrs.field(default=2)
     alpha_scope: str = attrs.field(default="type", validator=alpha_scope_validator)
     search_reduction: bool = attrs.field(default=True)
     child_C: int = attrs.field(default=36, validator=positive_int)
-    child_layers: int = attrs.field(default=20, validator=positive_int)
+    child_layers: int = attrs.field(default=20, validator=int_in_range(1, 200))
 
     @keep_edges.validator
     def _keep_edges(self, attribute, value):

@@ -17,7 +17,7 @@ from torch import nn
 
 from nasplug.components import Selection, apply_selection
 from nasplug.errors import GenotypeError
-from nasplug.config import positive_int
+from nasplug.config import int_in_range, positive_int
 from nasplug.spaces.base import Decision, Genotype, SearchSpace, Supernet, as_probability_lists
 from nasplug.spaces.ops import NB201_OPS, ReLUConvBN, nb201_op
 
@@ -185,7 +185,8 @@ class NB201Space(SearchSpace):
     #: small options for the conformance kit (nasplug.testing): builds and runs in milliseconds
     test_options = {"C": 4, "N": 1}
     C: int = attrs.field(default=16, validator=positive_int)
-    N: int = attrs.field(default=5, validator=positive_int)
+    # cells per stage; the benchmark uses 5 (a sane maximum: a bigger N only builds modules for minutes)
+    N: int = attrs.field(default=5, validator=int_in_range(1, 100))
     affine: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
     track_running_stats: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import torch
 
+from nasplug import distributed
 from nasplug.components import ArchOptimizer
 from nasplug.search.run import accuracy
 
@@ -21,9 +22,14 @@ class GradientArchOptimizer(ArchOptimizer):
     Options (each defaults to the run's config): ``lr`` (``arch_lr``), ``betas``
     (``arch_betas``), ``weight_decay`` (``arch_weight_decay``); ``arch_first``
     takes the architecture step before the weight step (DARTS) instead of after (GDAS).
+
+    Data-parallel: alpha's gradient is averaged over the ranks before Adam's
+    step, so with shared samples and equal shards it is the global batch's
+    gradient and alpha and Adam's moments stay equal on every rank.
     """
 
     needs_differentiable_sampler = True
+    data_parallel = ("shared", "per-rank")
 
     def __init__(self, arch_first: bool = False, lr: float | None = None, betas=None,
                  weight_decay: float | None = None):
@@ -50,6 +56,7 @@ class GradientArchOptimizer(ArchOptimizer):
             logits = run.forward(x, selections)
             loss = run.arch_objective(logits, y, selections)
             loss.backward()
+        distributed.of(run).average_gradients(run.arch.parameters())
         self.adam.step()
         return {"arch_loss": loss.item(), "arch_acc": accuracy(logits.detach(), y)}
 

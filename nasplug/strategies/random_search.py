@@ -27,16 +27,27 @@ class UniformSampler(Sampler):
         return state.space.selections(state.space.sample(state.generator), device)
 
 
+MAX_CANDIDATES = 1_000_000
+
+
 class RandomSearch(ArchOptimizer):
-    """No architecture update; the final pick ranks sampled architectures on validation data."""
+    """No architecture update; the final pick ranks sampled architectures on validation data.
+
+    Data-parallel: the weight step is the run's (averaged) SGD step and the
+    candidates are scored by the run's sharded evaluation.
+    """
+
+    data_parallel = ("shared", "per-rank")
 
     #: small options for the conformance kit (nasplug.testing)
     test_options = {"num_candidates": 4, "top_k": 2}
 
     def __init__(self, num_candidates: int = 100, screen_batches: int = 2, top_k: int = 10):
         for name, value in (("num_candidates", num_candidates), ("screen_batches", screen_batches), ("top_k", top_k)):
-            if not isinstance(value, int) or value < 1:
-                raise ConfigError(f"random search option {name} must be a positive integer, got {value!r}")
+            # each candidate is evaluated once: a million already takes days, more is a typo that never ends
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_CANDIDATES:
+                raise ConfigError(f"random search option {name} must be an integer in [1, {MAX_CANDIDATES}], "
+                                  f"got {value!r}")
         self.num_candidates, self.screen_batches, self.top_k = num_candidates, screen_batches, top_k
 
     def arch_step(self, run, train_batch, valid_batch) -> dict[str, float]:
@@ -48,14 +59,18 @@ class RandomSearch(ArchOptimizer):
 
     def final_genotype(self, run):
         generator = torch.Generator().manual_seed(run.config.seed + 7919)
-        seen, candidates = set(), []
+        seen, candidates, repeats = set(), [], 0
         for _ in range(self.num_candidates * 4):
             choices = run.space.sample(generator)
             key = tuple(sorted(choices.items()))
             if key not in seen:
                 seen.add(key)
                 candidates.append(choices)
-            if len(candidates) == self.num_candidates:
+                repeats = 0
+            else:
+                repeats += 1
+            # a small space runs out of new architectures long before num_candidates * 4 draws
+            if len(candidates) == self.num_candidates or repeats >= 1000:
                 break
         screened = sorted(
             candidates,

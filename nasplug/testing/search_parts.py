@@ -13,7 +13,8 @@ from nasplug.errors import ConfigError, NasplugError
 from nasplug.registry import Registry, default_registry
 from nasplug.search.spec import StrategySpec
 from nasplug.testing.rules import ContractViolation, Skip, require
-from nasplug.testing.spaces import build, build_space, check_bad_option, state_round_trip, test_options
+from nasplug.testing.spaces import (build, build_instance, build_space, check_bad_option, state_round_trip,
+                                    test_options)
 
 #: the run every optimizer is checked on: the kernel's NAS-Bench-201 cell at 4 channels, 64 digits, 2x2 steps
 TINY_RUN = {"space": "nasplug:nb201", "space_options": {"C": 4, "N": 1}, "data": "nasplug:digits",
@@ -54,9 +55,7 @@ def check_arch_optimizer(name: str, registry: Registry | None = None, **options:
     registry = registry or default_registry()
     kind = "arch_optimizer"
     options = {**test_options(registry, kind, name), **options}
-    optimizer = build(registry, kind, name, **options)
-    require(isinstance(optimizer, ArchOptimizer), kind, name, "optimizer.is-an-ArchOptimizer",
-            f"the factory returned {type(optimizer).__name__}, not a nasplug.ArchOptimizer")
+    optimizer = build_instance(registry, kind, name, ArchOptimizer, "optimizer.is-an-ArchOptimizer", **options)
     for attribute in ("arch_first", "needs_differentiable_sampler", "needs_single_path_sampler",
                       "needs_latency_target"):
         require(isinstance(getattr(optimizer, attribute, None), bool), kind, name, f"optimizer.declares-{attribute}",
@@ -92,9 +91,8 @@ def check_reward(name: str, registry: Registry | None = None, **options: Any) ->
     reward_cls = registry.factory(kind, name)
     needs_target = getattr(reward_cls, "needs_target", True)
     options = {**test_options(registry, kind, name), **options}
-    reward = build(registry, kind, name, **({"target": 10.0} | options if needs_target else options))
-    require(isinstance(reward, Reward), kind, name, "reward.is-a-Reward",
-            f"the factory returned {type(reward).__name__}, not a nasplug.Reward")
+    reward = build_instance(registry, kind, name, Reward, "reward.is-a-Reward",
+                            **({"target": 10.0} | options if needs_target else options))
     require(isinstance(reward.needs_target, bool), kind, name, "reward.declares-needs_target",
             "needs_target must be a bool")
     if reward.needs_target:
@@ -141,9 +139,7 @@ def check_latency_model(name: str, registry: Registry | None = None, spaces: lis
     """Prediction on a tiny space it accepts, its additive form, and a differentiable expected cost."""
     registry = registry or default_registry()
     kind = "latency_model"
-    model = build(registry, kind, name, **options)
-    require(isinstance(model, LatencyModel), kind, name, "latency.is-a-LatencyModel",
-            f"the factory returned {type(model).__name__}, not a nasplug.LatencyModel")
+    model = build_instance(registry, kind, name, LatencyModel, "latency.is-a-LatencyModel", **options)
     preferred = getattr(model, "test_space", None)
     tiny = _prepared_space(model, registry, spaces or [*([preferred] if preferred else []), "nasplug:nb201",
                                                        *registry.names("space")])

@@ -35,6 +35,14 @@ def build(registry: Registry, kind: str, name: str, **options: Any) -> Any:
         raise Skip(f"needs options to build ({exc}); declare test_options or pass options") from exc
 
 
+def build_instance(registry: Registry, kind: str, name: str, base: type, rule: str, **options: Any) -> Any:
+    """:func:`build`, then check that the factory made an instance of the contract's base class."""
+    component = build(registry, kind, name, **options)
+    require(isinstance(component, base), kind, name, rule,
+            f"the factory returned {type(component).__name__}, not a nasplug.{base.__name__}")
+    return component
+
+
 def build_space(name: str, registry: Registry, **options: Any) -> SearchSpace:
     """The space with its declared ``test_options`` (small enough to run in milliseconds), then ``options``."""
     return build(registry, "space", name, **options)
@@ -62,9 +70,7 @@ def check_space(name: str, registry: Registry | None = None, **options: Any) -> 
     """Decisions, genotype round trips, seeded sampling, derivation, supernet and child forward passes, bad options."""
     registry = registry or default_registry()
     kind = "space"
-    space = build_space(name, registry, **options)
-    require(isinstance(space, SearchSpace), kind, name, "space.is-a-SearchSpace",
-            f"the factory returned {type(space).__name__}, not a nasplug.SearchSpace")
+    space = build_instance(registry, kind, name, SearchSpace, "space.is-a-SearchSpace", **options)
     require(isinstance(space.name, str) and space.name, kind, name, "space.has-a-name",
             "SearchSpace.name must be a non-empty string (it is written to genotype.json)")
     decisions = space.decisions
@@ -130,9 +136,7 @@ def check_sampler(name: str, registry: Registry | None = None, spaces: list[str]
     """Declarations, every installed space that accepts it, seeds, differentiability, state_dict round trip."""
     registry = registry or default_registry()
     kind = "sampler"
-    sampler = build(registry, kind, name, **options)
-    require(isinstance(sampler, Sampler), kind, name, "sampler.is-a-Sampler",
-            f"the factory returned {type(sampler).__name__}, not a nasplug.Sampler")
+    sampler = build_instance(registry, kind, name, Sampler, "sampler.is-a-Sampler", **options)
     for attribute in ("differentiable", "single_path"):
         require(isinstance(getattr(sampler, attribute, None), bool), kind, name, f"sampler.declares-{attribute}",
                 f"{attribute} must be a bool class attribute (the run checks it against the optimizer's needs)")

@@ -62,6 +62,10 @@ def show_run(run_dir: Path, out: Path | None = None) -> Iterable[str]:
     if not (run_dir / CONFIG).exists():
         raise RunDirError(f"{run_dir} is not a nasplug run directory (no {CONFIG})")
     config = read_json(run_dir / CONFIG, "the run's configuration")
+    if not ("train" in config and "genotype" in config):
+        from nasplug.search.run import load_search_config
+
+        load_search_config(run_dir)  # one-line errors for a config.json of the wrong shape
     genotype_path = run_dir / GENOTYPE
     history = read_jsonl(run_dir / METRICS)
     yield f"run directory: {run_dir}"
@@ -75,6 +79,11 @@ def show_run(run_dir: Path, out: Path | None = None) -> Iterable[str]:
         yield f"last epoch: {json.dumps(summary, sort_keys=True)}"
     finished = genotype_path.exists()
     if finished:
+        epochs = config.get("epochs")
+        if isinstance(epochs, int) and len(history) != epochs:
+            raise RunDirError(f"{run_dir / METRICS}: records {len(history)} epoch(s) but the finished search ran "
+                              f"{epochs}; the file was truncated or edited (`nasplug resume {run_dir}` rewrites it "
+                              "from the checkpoint)")
         record = read_json(genotype_path, "the genotype record")
         if not isinstance(record.get("space"), str) or "genotype" not in record:
             raise RunDirError(f"{genotype_path}: a genotype record needs 'space' (a name) and 'genotype'")

@@ -40,6 +40,12 @@ class ComposedGradientOptimizer(GradientArchOptimizer):
     """An alpha step whose gradient is assembled term by term (``gradient``) and then
     pulled back through the mixture weights to alpha; the search-stage weight step."""
 
+    data_parallel = ()
+    data_parallel_refusal = (
+        "its unrolled / Hessian-vector term multiplies gradients of whole batches (the virtual step's "
+        "grad_w L_train and v = grad_w' L_val), so averaging per-shard results is not the global batch's "
+        "step; a data-parallel version must all-reduce those inner gradients, which is not implemented")
+
     def weight_step(self, run, x, y):
         return search_weight_step(run, x, y)
 

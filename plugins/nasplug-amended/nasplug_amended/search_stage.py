@@ -72,6 +72,7 @@ def search_weight_step(run, x: torch.Tensor, y: torch.Tensor) -> dict[str, float
     with drop_path_active(run.supernet, prob):
         loss, logits = train_loss(run, x, y, selections)
     loss.backward()
+    run.average_gradients(run.supernet.parameters())
     if run.config.grad_clip > 0:
         torch.nn.utils.clip_grad_norm_(run.supernet.parameters(), run.config.grad_clip)
     run.w_optimizer.step()

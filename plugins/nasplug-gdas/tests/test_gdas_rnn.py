@@ -78,3 +78,20 @@ def test_rnn_search_then_retrain_beats_a_uniform_guess():
     report = train_rnn(found.genotype, corpus, epochs=4, hidden_size=16, batch_size=32, bptt=20, seed=0)
     assert math.isfinite(report.valid_perplexity)
     assert report.valid_perplexity < corpus.vocab_size / 2  # a uniform model scores vocab_size
+
+
+def test_nasplug_rnn_search_command_runs_the_search_and_retraining(tmp_path, capsys):
+    """The RNN search is a ``nasplug`` subcommand (hook nasplug_cli_commands), on a user's corpus folder."""
+    import json
+
+    from nasplug.cli import main
+
+    words = "the cat sat on the mat . a dog ran to the cat . the mat was red".split()
+    for name, lines in (("train.txt", 40), ("valid.txt", 8), ("test.txt", 8)):
+        (tmp_path / name).write_text("\n".join(" ".join(words[i % 7:] + words[:i % 7]) for i in range(lines)))
+    assert main(["rnn-search", "--corpus", str(tmp_path), "--epochs", "1", "--train-epochs", "1",
+                 "--hidden-size", "8", "--steps", "2", "--batch-size", "4", "--bptt", "8"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("found: ") and out[1].startswith("retrained cell: valid perplexity")
+    result = json.loads(out[-1])
+    assert len(result["genotype"]["recurrent"]) == 2 and math.isfinite(result["test_perplexity"])

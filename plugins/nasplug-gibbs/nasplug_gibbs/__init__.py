@@ -7,10 +7,15 @@ a full BFGS matrix for alpha (:mod:`nasplug_gibbs.bfgs`) and the diagonal of
 an L-BFGS matrix for omega (:mod:`nasplug_gibbs.diag_lbfgs`).
 """
 
-from nasplug_gibbs.bfgs import BFGSInverse
-from nasplug_gibbs.diag_lbfgs import DiagonalLBFGS
-from nasplug_gibbs.gaussian_step import diagonal_step, full_step, noise_variance_factor
-from nasplug_gibbs.optimizer import GibbsArchOptimizer
+from nasplug.lazy import lazy_exports
+
+_EXPORTS = {
+    "BFGSInverse": "nasplug_gibbs.bfgs",
+    "DiagonalLBFGS": "nasplug_gibbs.diag_lbfgs",
+    **dict.fromkeys(("diagonal_step", "full_step", "noise_variance_factor"), "nasplug_gibbs.gaussian_step"),
+    "GibbsArchOptimizer": "nasplug_gibbs.optimizer",
+}
+__getattr__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = ["BFGSInverse", "DiagonalLBFGS", "GibbsArchOptimizer", "diagonal_step", "full_step",
            "noise_variance_factor"]

@@ -68,6 +68,11 @@ class GibbsArchOptimizer(ArchOptimizer):
 
     arch_first = False  # Algorithm 1: omega_t given alpha_t, then alpha_{t+1} given omega_t
     needs_differentiable_sampler = True  # Eq. 16's alpha gradient flows through the selections
+    data_parallel = ()
+    data_parallel_refusal = (
+        "its omega and alpha moves are Gaussian samples around quasi-Newton (BFGS / L-BFGS) steps whose "
+        "curvature pairs and noise are built from each process's own gradients; a data-parallel version must "
+        "all-reduce every gradient it takes and share the noise, which is not implemented")
 
     def __init__(self, omega: str = "sample", alpha: str = "sample", lr: float | None = None,
                  decay: float | None = None, temperature: float = 1.0,

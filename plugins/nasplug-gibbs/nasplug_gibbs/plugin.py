@@ -1,15 +1,17 @@
-"""nasplug hooks of the GibbsNAS plugin."""
+"""nasplug hooks of the GibbsNAS plugin (imported inside the hooks: loading stays cheap)."""
 
 from nasplug.hookspecs import hookimpl
-
-from nasplug_gibbs import presets
 
 
 @hookimpl
 def nasplug_arch_optimizers():
+    from nasplug_gibbs import presets
+
     return presets.arch_optimizers()
 
 
 @hookimpl
 def nasplug_strategies():
+    from nasplug_gibbs import presets
+
     return presets.strategies()

@@ -10,12 +10,17 @@
   drives any query-driven optimizer (REINFORCE included) on the table.
 """
 
-from nasplug_nb201.benchmark import NB201Benchmark
-from nasplug_nb201.evolution import RandomQuerySearch, RegularizedEvolution, mutate
-from nasplug_nb201.latency import TableLatencyModel, additive_fit
-from nasplug_nb201.loading import default_dir, load_table
-from nasplug_nb201.table import DATASETS, NB201Table, TableEntry
-from nasplug_nb201.tabular import TabularResult, TabularRun
+from nasplug.lazy import lazy_exports
+
+_EXPORTS = {
+    "NB201Benchmark": "nasplug_nb201.benchmark",
+    **dict.fromkeys(("RandomQuerySearch", "RegularizedEvolution", "mutate"), "nasplug_nb201.evolution"),
+    **dict.fromkeys(("TableLatencyModel", "additive_fit"), "nasplug_nb201.latency"),
+    **dict.fromkeys(("default_dir", "load_table"), "nasplug_nb201.loading"),
+    **dict.fromkeys(("DATASETS", "NB201Table", "TableEntry"), "nasplug_nb201.table"),
+    **dict.fromkeys(("TabularResult", "TabularRun"), "nasplug_nb201.tabular"),
+}
+__getattr__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = ["DATASETS", "NB201Benchmark", "NB201Table", "RandomQuerySearch", "RegularizedEvolution",
            "TableEntry", "TableLatencyModel", "TabularResult", "TabularRun", "additive_fit", "default_dir",

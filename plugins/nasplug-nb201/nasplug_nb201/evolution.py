@@ -52,6 +52,12 @@ def mutate(space, choices: Mapping[str, int], generator: torch.Generator) -> dic
 class _QuerySearch(ArchOptimizer):
     """Bookkeeping shared by query searches: the history of (choices, quality) and the best so far."""
 
+    data_parallel = ()
+    data_parallel_refusal = (
+        "its population is ranked by each candidate's quality on one validation batch, which would be a "
+        "different shard on each rank (the populations would drift apart); it is a cheap query search, "
+        "run it in one process or as many trials with `nasplug sweep`")
+
     def __init__(self):
         self.history: list[tuple[dict[str, int], float]] = []
 

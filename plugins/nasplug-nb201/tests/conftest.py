@@ -9,12 +9,12 @@ import pytest
 
 from nasplug.spaces.nb201 import NB201Genotype
 from nasplug.spaces.ops import NB201_OPS
-from nasplug_nb201.loading import ENV_DIR, default_dir, load_table
-from nasplug_nb201.table import NB201Table
 
 
 @pytest.fixture(scope="session")
 def nb201_dir():
+    from nasplug_nb201.loading import ENV_DIR, default_dir
+
     path = default_dir()
     if not (path / "accuracy.csv").exists():
         pytest.skip(f"NAS-Bench-201 CSV table not found at {path}; set {ENV_DIR}=DIR (a folder with "
@@ -24,6 +24,8 @@ def nb201_dir():
 
 @pytest.fixture(scope="session")
 def real_table(nb201_dir):
+    from nasplug_nb201.loading import load_table
+
     return load_table(nb201_dir)
 
 
@@ -38,6 +40,8 @@ def all_strings(order_seed: int = 0) -> list[str]:
 @pytest.fixture(scope="session")
 def synthetic_table():
     """A full table with random accuracies and two latency columns (one with missing values)."""
+    from nasplug_nb201.table import NB201Table
+
     rng = np.random.default_rng(1)
     strings = all_strings()
     n = len(strings)

@@ -101,3 +101,35 @@ def test_bad_options_and_non_query_optimizers(synthetic_table):
         RegularizedEvolution(population_size=0)
     with pytest.raises(ConfigError, match="exactly one"):
         TabularRun(synthetic_table, "random", budget=3).step()  # RSPS queries nothing per step
+
+
+@pytest.mark.parametrize("method", ["rs", "rea", "reinforce"])
+def test_nasplug_nb201_search_command_answers_as_the_api_does(nb201_dir, real_table, method, capsys):
+    """``nasplug nb201-search`` (hook nasplug_cli_commands) finds what TabularRun finds with the same seed."""
+    import json
+
+    from nasplug.cli import main
+    from nasplug_nb201 import RandomQuerySearch, TabularRun
+
+    if method == "reinforce":
+        pytest.importorskip("nasplug_tunas", reason="REINFORCE needs the nasplug-tunas plugin installed")
+    assert main(["nb201-search", "--path", str(nb201_dir), "--method", method, "--queries", "12",
+                 "--seed", "3"]) == 0
+    out = json.loads(capsys.readouterr().out.splitlines()[-1])
+    optimizer = {"rs": RandomQuerySearch(), "rea": RegularizedEvolution(10, 3), "reinforce": "reinforce"}[method]
+    extra = dict(sampler="categorical", sampler_options={"op_warmup": False, "filter_warmup": False},
+                 arch_lr=0.01) if method == "reinforce" else {}
+    expected = TabularRun(real_table, optimizer, 12, seed=3, **extra).run()
+    assert out["queries"] == 12 and out["genotype"] == real_table.string(expected.final_index)
+    assert out["best_queried_accuracy"] == pytest.approx(expected.best_accuracy)
+
+
+def test_nasplug_nb201_search_command_with_a_latency_target(nb201_dir, capsys):
+    pytest.importorskip("nasplug_tunas", reason="REINFORCE needs the nasplug-tunas plugin installed")
+    from nasplug.cli import main
+
+    assert main(["nb201-search", "--path", str(nb201_dir), "--method", "reinforce", "--queries", "20",
+                 "--latency-device", "pixel3", "--latency-target", "10"]) == 0
+    assert "pixel3 latency:" in capsys.readouterr().out
+    assert main(["nb201-search", "--path", str(nb201_dir), "--method", "rea", "--latency-target", "10"]) == 2
+    assert "--latency-target needs --method reinforce" in capsys.readouterr().err

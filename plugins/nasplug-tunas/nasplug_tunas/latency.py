@@ -37,6 +37,8 @@ from nasplug.progress import progress
 
 logger = logging.getLogger(__name__)
 TABLE_FORMAT = "nasplug-tunas/lookup-v1"
+#: the lookup table's file name in a run directory (when no ``path`` is given)
+RUN_TABLE = "latency_table.json"
 
 
 def device_description(threads: int, batch_size: int, clock: str = "wall") -> dict[str, Any]:
@@ -96,7 +98,8 @@ def _require_units(space, model: str):
     if not (hasattr(space, "latency_units") and hasattr(space, "layer_configs")):
         raise ConfigError(f"latency model {model!r} needs a space that lists its layer units "
                           f"(proxylessnas, proxylessnas-enlarged, mobilenetv3-like); space {space.name!r} does not. "
-                          "Use latency_model='flops', or 'table-file' with a per-architecture table")
+                          "Use latency_model='flops' (MACs of the child, device-free), or 'table-file' with a "
+                          "per-architecture table")
 
 
 class _UnitTableModel(LatencyModel):
@@ -136,7 +139,10 @@ class LookupLatencyModel(_UnitTableModel):
     """Per-layer lookup table timed on this machine (median of ``repeats`` runs, batch ``batch_size``).
 
     ``path``: a JSON table to reuse if it matches the space and input
-    shape; otherwise the table is measured and written there.  Measuring
+    shape; otherwise the table is measured and written there.  Without
+    ``path`` the table lives in the search's run directory
+    (``cache_dir/latency_table.json``), so a resumed search reuses the table
+    it started with instead of timing a slightly different one.  Measuring
     uses ``threads`` torch threads (1 by default, the steadiest on a shared
     CPU; mobile latency is single-threaded too).  ``clock`` "cpu" (the
     default with one thread) times the thread's CPU time, which does not
@@ -177,16 +183,23 @@ class LookupLatencyModel(_UnitTableModel):
         _require_units(space, "lookup")
         self.space, self.input_shape, self.num_classes = space, tuple(input_shape), num_classes
         self._additive = None
-        if self.path is not None and self.path.exists():
-            data = json.loads(self.path.read_text())
+        path = self.path
+        if path is None and self.cache_dir is not None:
+            path = Path(self.cache_dir) / RUN_TABLE
+        if path is not None and path.exists():
+            data = json.loads(path.read_text())
             if data.get("format") == TABLE_FORMAT and all(data.get(k) == v for k, v in self._identity().items()) \
                     and data.get("num_classes") == num_classes:
                 self.table = {k: float(v) for k, v in data["entries"].items()}
                 self.device = data.get("device", {})
                 return
         self.measure()
-        if self.path is not None:
-            self.save(self.path)
+        if path is not None:
+            try:
+                self.save(path)
+            except OSError:
+                if self.path is not None:  # the user's file must be written; a run directory may be read-only
+                    raise
 
     def measure(self) -> None:
         """Time every configuration of every unit (in place: its own input resolution and channels).

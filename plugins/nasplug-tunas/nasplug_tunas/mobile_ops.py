@@ -83,13 +83,20 @@ class SqueezeExcite(nn.Module):
 
     def __init__(self, channels: int, divisor: int = 8):
         super().__init__()
-        reduced = make_divisible(channels / 4, divisor)
+        self.divisor = divisor
+        reduced = self.reduced(channels)
         self.reduce = nn.Conv2d(channels, reduced, 1)
         self.expand = nn.Conv2d(reduced, channels, 1)
 
-    def forward(self, x):
-        s = F.adaptive_avg_pool2d(x, 1)
-        s = self.expand(F.relu(self.reduce(s)))
+    def reduced(self, channels: int) -> int:
+        """The squeeze width for ``channels`` live channels (a supernet's shared SE serves narrower children)."""
+        return make_divisible(channels / 4, self.divisor)
+
+    def forward(self, x, live: int | None = None):
+        s = F.relu(self.reduce(F.adaptive_avg_pool2d(x, 1)))
+        if live is not None and live < self.reduce.in_channels:  # the squeeze width of the child with ``live``
+            s = s * channel_mask(self.reduced(live), self.reduce.out_channels, x.device)
+        s = self.expand(s)
         return x * F.hardsigmoid(s)
 
 
@@ -199,8 +206,11 @@ class SharedInvertedBottleneck(nn.Module):
         if self.expand is not None:
             e = 0 if expansion is None else expansion.index
             n_exp = counts[e] if expansion is not None else max(counts)
-            conv, bn, act = self.expand
-            h = act(_bn_slice(bn, F.conv2d(x[:, :in_count], conv.weight[:n_exp, :in_count]), n_exp))
+            if expansion is not None and self.expansions[e] == 1:  # no expansion conv, as in the child
+                h = x[:, :in_count]
+            else:
+                conv, bn, act = self.expand
+                h = act(_bn_slice(bn, F.conv2d(x[:, :in_count], conv.weight[:n_exp, :in_count]), n_exp))
             if expansion is not None:
                 h = expansion.weights[e] * h
         else:
@@ -214,8 +224,9 @@ class SharedInvertedBottleneck(nn.Module):
         if self.se is not None and se is not None:
             if se.index == 1:
                 pooled = F.adaptive_avg_pool2d(d, 1)
-                s = F.relu(F.conv2d(pooled, self.se.reduce.weight[:, :n_exp], self.se.reduce.bias))
-                s = F.conv2d(s, self.se.expand.weight[:n_exp], self.se.expand.bias[:n_exp])
+                r = self.se.reduced(n_exp)
+                s = F.relu(F.conv2d(pooled, self.se.reduce.weight[:r, :n_exp], self.se.reduce.bias[:r]))
+                s = F.conv2d(s, self.se.expand.weight[:n_exp, :r], self.se.expand.bias[:n_exp])
                 d = d * F.hardsigmoid(s)
             d = se.weights[se.index] * d
         conv, bn = self.project[0], self.project[1]
@@ -228,7 +239,10 @@ class SharedInvertedBottleneck(nn.Module):
 
     def _masked(self, x, in_count, kernel, expansion, se, out_mask):
         counts = self.expand_counts(in_count)
-        if self.expand is not None:
+        if self.expand is not None and expansion is not None and 1 in self.expansions:
+            h = self._expand_with_identity(x, expansion, counts)
+            e_mask = channel_mask(active_count(expansion, counts), self.c_expand_max, x.device)
+        elif self.expand is not None:
             e_mask = selection_mask(expansion, counts, self.c_expand_max, x.device)
             h = self.expand(x) * e_mask
         else:
@@ -248,11 +262,31 @@ class SharedInvertedBottleneck(nn.Module):
                     d = term if d is None else d + term
             d = d * support
         if self.se is not None and se is not None:
+            live = in_count if self.expand is None else \
+                (max(counts) if expansion is None else active_count(expansion, counts))
             if se.index is not None:
-                d = se.weights[se.index] * (self.se(d) if se.index == 1 else d)
+                d = se.weights[se.index] * (self.se(d, live) if se.index == 1 else d)
             else:
-                d = se.weights[0] * d + se.weights[1] * self.se(d)
+                d = se.weights[0] * d + se.weights[1] * self.se(d, live)
         return self.project(d) * out_mask
+
+
+    def _expand_with_identity(self, x, expansion: Selection, counts: Sequence[int]) -> torch.Tensor:
+        """Masked expansion where ratio 1 is the input itself (MobileNetV3 and the child have no conv there)."""
+        one = self.expansions.index(1)
+        identity = F.pad(x, (0, 0, 0, 0, 0, self.c_expand_max - x.shape[1]))
+        weights = expansion.weights
+        if expansion.index == one:
+            return weights[one] * identity
+        if expansion.index is not None:
+            return self.expand(x) * selection_mask(expansion, counts, self.c_expand_max, x.device)
+        mask = None
+        for k, (w, c) in enumerate(zip(weights, counts)):
+            if k != one and (w.requires_grad or float(w) != 0.0):
+                term = w * channel_mask(c, self.c_expand_max, x.device)
+                mask = term if mask is None else mask + term
+        h = weights[one] * identity
+        return h if mask is None else h + self.expand(x) * mask
 
 
 def _bn_slice(bn: nn.BatchNorm2d, x: torch.Tensor, n: int) -> torch.Tensor:

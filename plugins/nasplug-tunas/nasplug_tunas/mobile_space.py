@@ -387,7 +387,14 @@ class Head(nn.Module):
         self.classifier = nn.Linear(filters[-1], num_classes)
 
     def forward(self, x):
-        x = F.adaptive_avg_pool2d(self.conv(x), 1)
+        conv = self.conv[0]
+        if x.shape[1] < conv.in_channels:  # a supernet's head on the live channels of a narrower architecture
+            x = F.conv2d(x, conv.weight[:, :x.shape[1]], conv.bias)
+            for module in list(self.conv)[1:]:  # batch norm, activation
+                x = module(x)
+        else:
+            x = self.conv(x)
+        x = F.adaptive_avg_pool2d(x, 1)
         if self.v3:
             x = self.post(x)
         return self.classifier(self.dropout(x.flatten(1)))
@@ -460,7 +467,7 @@ class MobileSupernet(Supernet):
                         selections.get(plan.skip) if plan.skip else None, out_mask, single, scale)
             if not (plan.skip and selections.get(plan.skip) is not None and selections[plan.skip].index == 1):
                 count = out_count
-        return self.head(out)
+        return self.head(out[:, :count])  # the live channels only: the rest are zero, the child has none
 
 
 @attrs.frozen

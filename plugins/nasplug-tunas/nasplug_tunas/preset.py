@@ -30,4 +30,6 @@ def tunas_spec() -> StrategySpec:
         defaults=dict(TUNAS_DEFAULTS),
         reward="nasplug-tunas:absolute",
         latency_model="nasplug-tunas:lookup",
+        # TuNAS: each core samples its own architecture; the REINFORCE update averages their terms
+        rank_sampling="per-rank",
     )

@@ -25,6 +25,7 @@ from typing import Any, Mapping
 
 import torch
 
+from nasplug import distributed
 from nasplug.components import ArchOptimizer, Selection
 from nasplug.errors import ConfigError, GenotypeError
 from nasplug_tunas.categorical import policy_choice
@@ -62,6 +63,13 @@ class Reinforce(ArchOptimizer):
     signal (a table: every sample's Q is its true accuracy, as in the
     rejection-sampled random search of Sec. 3.2); with shared weights each
     Q is one noisy validation batch, so the paper's rule stays the default.
+
+    Data-parallel (TuNAS's one sample per core): with ``per-rank`` sampling
+    each rank scores its own architecture on its own validation shard; the
+    baseline follows the ranks' mean reward (so it stays equal everywhere)
+    and the gradients of the per-rank terms ``-(r_k - b) log pi(alpha_k)``
+    are averaged before Adam's step, so the update is the mean of the
+    per-rank REINFORCE terms.
     """
 
     FINAL_RULES = ("most-likely", "best-sampled")
@@ -69,6 +77,7 @@ class Reinforce(ArchOptimizer):
     arch_first = False
     # log pi(alpha) needs the one architecture the sampler drew
     needs_single_path_sampler = True
+    data_parallel = ("shared", "per-rank")
 
     def __init__(self, lr: float | None = None, betas=(0.0, 0.999), baseline_momentum: float = 0.95,
                  delay_fraction: float = 0.25, lr_growth: float = 10.0, entropy_weight: float = 0.0,
@@ -144,7 +153,8 @@ class Reinforce(ArchOptimizer):
         else:
             reward, cost = quality, None
         self._remember(run, choices, quality, cost)
-        baseline = self.update_baseline(reward)
+        dist = distributed.of(run)
+        baseline = self.update_baseline(dist.mean(reward))  # the ranks' mean reward: one baseline everywhere
         advantage = reward - baseline
 
         lr = self.learning_rate(run)
@@ -165,7 +175,8 @@ class Reinforce(ArchOptimizer):
         loss = -advantage * log_prob - self.entropy_weight * entropy
         if isinstance(loss, torch.Tensor) and loss.requires_grad:
             loss.backward()
-            self.adam.step()
+        dist.average_gradients(run.arch.parameters())  # every rank joins, with or without a gradient
+        self.adam.step()
         metrics.update({"reward": reward, "baseline": baseline, "advantage": advantage, "rl_lr": lr,
                         "policy_entropy": float(entropy.detach()) if isinstance(entropy, torch.Tensor) else 0.0})
         return metrics
@@ -180,8 +191,11 @@ class Reinforce(ArchOptimizer):
     # -- the answer -------------------------------------------------------------
     def final_genotype(self, run):
         """The most likely value of each decision (Sec. 4), or the best sample that met the target (``final``)."""
-        if self.final == "best-sampled" and self.best_sample is not None:
-            return run.space.genotype_from_choices(self.best_sample[1])
+        if self.final == "best-sampled":
+            # every rank's best (one list in one process); the first of equals, so all ranks agree
+            bests = [b for b in distributed.of(run).gather_objects(self.best_sample) if b is not None]
+            if bests:
+                return run.space.genotype_from_choices(max(bests, key=lambda b: b[0])[1])
         try:
             return run.space.genotype_from_choices(run.arch.argmax())
         except GenotypeError:

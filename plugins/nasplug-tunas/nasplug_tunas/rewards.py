@@ -25,6 +25,9 @@ class _LatencyReward(Reward):
     """Validates T0 and beta with ConfigErrors; beta must be <= 0 (a cost, not a bonus)."""
 
     def __init__(self, target: float | None = None, beta: float = -0.07):
+        if isinstance(beta, bool) or not isinstance(beta, (int, float)):
+            raise ConfigError(f"{type(self).__name__} beta (the cost exponent) must be a finite number <= 0, "
+                              f"got {beta!r}")
         try:
             super().__init__(target, beta)
         except ValueError as exc:

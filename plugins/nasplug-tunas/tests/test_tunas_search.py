@@ -46,6 +46,22 @@ def test_tunas_preset_search_and_resume_equals_uninterrupted(tmp_path):
     assert resumed.optimizer.reward_ema == full.optimizer.reward_ema
 
 
+def test_lookup_table_without_path_is_kept_in_the_run_directory_and_reused_on_resume(tmp_path, monkeypatch):
+    from nasplug_tunas.latency import RUN_TABLE, LookupLatencyModel
+
+    config = _config(None, epochs=2, steps_per_epoch=2,
+                     latency_options={"repeats": 1, "warmup": 0, "rounds": 1})
+    run = SearchRun(config, run_dir=tmp_path / "run")
+    run.run_epoch()
+    run.save()
+    assert (tmp_path / "run" / RUN_TABLE).exists()
+    table = dict(run.latency_model.table)
+    monkeypatch.setattr(LookupLatencyModel, "measure", lambda self: pytest.fail("resume measured a new table"))
+    resumed = SearchRun.resume(tmp_path / "run")
+    assert resumed.latency_model.table == table
+    assert resumed.run().history[-1]["epoch"] == 1
+
+
 class _StraightThroughGumbel(Sampler):
     """A minimal differentiable single-path sampler (GDAS-style hard one-hot with soft gradient)."""
 

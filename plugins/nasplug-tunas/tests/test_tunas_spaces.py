@@ -69,11 +69,13 @@ def _copy_sliced(child_module, super_module):
             cp.copy_(sp[tuple(slice(0, n) for n in cp.shape)] if cp.dim() else sp)
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_masked_supernet_equals_its_child_with_sliced_weights(seed):
-    """Channel masking is exact: the supernet on alpha computes the child of alpha (batch-stat BN)."""
+@pytest.mark.parametrize("name,layers,seed", [("proxylessnas-enlarged", (1, 2, 1, 1, 2, 1), seed) for seed in (0, 1, 2)]
+                         + [("mobilenetv3-like", (2, 2, 1, 1, 2), seed) for seed in (0, 1, 2, 3)])
+def test_masked_supernet_equals_its_child_with_sliced_weights(name, layers, seed):
+    """Channel masking is exact: the supernet on alpha computes the child of alpha (batch-stat BN), also with
+    expansion 1 (no expansion conv) and squeeze-excite (the child's narrower squeeze)."""
     torch.manual_seed(seed)
-    space = _space("proxylessnas-enlarged", width=0.5, layers=(1, 2, 1, 1, 2, 1))
+    space = _space(name, width=0.5, layers=layers)
     shape = (3, 16, 16)
     net = space.build_supernet(shape, 10)
     for m in net.modules():  # non-trivial BN affine parameters
@@ -91,8 +93,11 @@ def test_masked_supernet_equals_its_child_with_sliced_weights(seed):
         if plan.skip and choices[plan.skip] == 1:
             continue
         child_layer = next(layers)
-        _copy_sliced(child_layer.expand, super_layer.expand)
+        if child_layer.expand is not None:
+            _copy_sliced(child_layer.expand, super_layer.expand)
         _copy_sliced(child_layer.depthwise, super_layer.depthwise[choices[plan.kernel]])
+        if child_layer.se is not None:
+            _copy_sliced(child_layer.se, super_layer.se)
         _copy_sliced(child_layer.project, super_layer.project)
     _copy_sliced(next(layers), net.head)
     net.train()

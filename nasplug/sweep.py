@@ -1,0 +1,349 @@
+"""Many searches at once: a grid of trials run as Ray tasks, or one by one.
+
+A sweep is a base search config, a grid of values to cross, and optionally
+a retraining of each trial's genotype.  Each trial runs in its own
+directory, named from its config so that a rerun of the same sweep finds
+it: a trial with ``trial.json`` is finished and skipped, one with a
+checkpoint is resumed from it (:meth:`SearchRun.resume`, then the
+retraining's checkpoint), so a killed sweep rerun with the same command
+recomputes nothing.  ``summary.json`` and ``summary.csv`` (config, genotype,
+search and retrain accuracy, benchmark scores, seconds) are rewritten as
+trials finish.
+
+From the command line (``nasplug sweep sweep.toml``)::
+
+    [sweep]
+    root = "sweeps/nb201"      # trial directories and the summary (default: sweeps/<file stem>)
+    num_cpus = 1               # Ray resources of one trial
+    num_gpus = 0
+
+    [search]                   # SearchConfig fields every trial shares
+    space = "nb201"
+    data = "digits"
+    epochs = 10
+
+    [grid]                     # crossed; a dotted key reaches into an options table
+    strategy = ["gdas", "random"]
+    seed = [0, 1, 2]
+    "space_options.C" = [8, 16]
+
+    [train]                    # optional: retrain every genotype with these TrainConfig fields
+    epochs = 10
+
+From Python (benchmarks use this)::
+
+    from nasplug.sweep import grid, run_sweep
+    trials = grid({"space": "nb201", "data": "digits", "epochs": 5},
+                  {"strategy": ["gdas", "random"], "seed": [0, 1]}, train={"epochs": 5})
+    rows = run_sweep(trials, "sweeps/demo", executor="ray")   # or executor="local"
+
+``executor="ray"`` submits each trial as a Ray core task
+(``ray.remote`` with the trial's ``num_cpus``/``num_gpus``) to a local
+Ray instance, or to the cluster at ``address``; ``executor="local"`` runs
+them serially in this process, without Ray.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import itertools
+import json
+import os
+import re
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import attrs
+
+from nasplug.config import load_toml
+from nasplug.errors import ConfigError, NasplugError
+
+EXECUTORS = ("ray", "local")
+RAY_MISSING = ('the ray executor needs Ray, which is not installed: pip install "nasplug[ray]" '
+               '(or run the trials one by one with --executor local)')
+TRIAL_FILE = "trial.json"
+SUMMARY_JSON, SUMMARY_CSV = "summary.json", "summary.csv"
+
+
+@attrs.frozen
+class Trial:
+    """One search (and optional retraining) of a sweep.
+
+    ``search`` holds the user's SearchConfig fields (the strategy preset
+    fills in the rest when it runs); ``params`` the grid values that set
+    this trial apart, which name its directory.
+    """
+
+    search: dict[str, Any]
+    params: dict[str, Any] = attrs.field(factory=dict)
+    train: dict[str, Any] | None = None
+    num_cpus: float = 1.0
+    num_gpus: float = 0.0
+
+    @property
+    def name(self) -> str:
+        """``<params slug>-<hash of the full config>``: the same trial gets the same directory."""
+        blob = json.dumps({"search": self.search, "train": self.train}, sort_keys=True, default=str)
+        digest = hashlib.sha256(blob.encode()).hexdigest()[:10]
+        slug = "-".join(f"{k.split('.')[-1]}_{v}" for k, v in self.params.items())
+        slug = re.sub(r"[^A-Za-z0-9_.=-]+", "_", slug)[:80]
+        return f"{slug}-{digest}" if slug else digest
+
+
+def _set_dotted(config: dict[str, Any], key: str, value: Any) -> None:
+    if "." in key:
+        table, option = key.split(".", 1)
+        config[table] = {**config.get(table, {}), option: value}
+    else:
+        config[key] = value
+
+
+def grid(search: Mapping[str, Any], axes: Mapping[str, Sequence[Any]] | None = None,
+         train: Mapping[str, Any] | None = None, num_cpus: float = 1, num_gpus: float = 0) -> list[Trial]:
+    """The trials of every combination of ``axes`` values over the ``search`` base config.
+
+    A key of ``axes`` is a SearchConfig field (``strategy``, ``seed``) or a
+    dotted ``<options field>.<option>`` (``space_options.C``).  Unless the
+    base config says otherwise, each trial's torch threads equal its CPUs.
+    """
+    from nasplug.config import SearchConfig
+
+    axes = dict(axes or {})
+    for key, values in axes.items():
+        if not isinstance(values, (list, tuple)) or not values:
+            raise ConfigError(f"sweep grid value of {key!r} must be a non-empty list, got {values!r}")
+    for number, what in ((num_cpus, "num_cpus"), (num_gpus, "num_gpus")):
+        if isinstance(number, bool) or not isinstance(number, (int, float)) or number < 0:
+            raise ConfigError(f"sweep {what} must be a number >= 0, got {number!r}")
+    base = dict(search)
+    if "threads" not in base:
+        base["threads"] = max(1, int(num_cpus))
+    trials = []
+    for values in itertools.product(*axes.values()):
+        params = dict(zip(axes, values))
+        config = json.loads(json.dumps(base))  # a deep copy of plain data
+        for key, value in params.items():
+            _set_dotted(config, key, value)
+        SearchConfig.from_dict(config)  # a bad key or value is an error before anything runs
+        trials.append(Trial(config, params, None if train is None else dict(train), float(num_cpus),
+                            float(num_gpus)))
+    return trials
+
+
+@attrs.frozen
+class Sweep:
+    trials: list[Trial]
+    root: Path
+
+
+def load_sweep(path: str | Path) -> Sweep:
+    """The trials and output folder a sweep TOML file describes."""
+    data = load_toml(path)
+    unknown = sorted(set(data) - {"sweep", "search", "grid", "train"})
+    if unknown:
+        raise ConfigError(f"sweep file {str(path)!r} has unknown table(s) {unknown}; "
+                          f"allowed: sweep, search, grid, train")
+    settings = dict(data.get("sweep", {}))
+    allowed = {"root", "num_cpus", "num_gpus", "retrain"}
+    if set(settings) - allowed:
+        raise ConfigError(f"unknown [sweep] key(s) {sorted(set(settings) - allowed)}; allowed: {sorted(allowed)}")
+    train = data.get("train")
+    train = (train or {}) if settings.get("retrain", train is not None) else None
+    root = Path(settings.get("root", Path("sweeps") / Path(path).stem))
+    trials = grid(data.get("search", {}), data.get("grid", {}), train, settings.get("num_cpus", 1),
+                  settings.get("num_gpus", 0))
+    return Sweep(trials, root)
+
+
+# -- one trial ---------------------------------------------------------------------
+def run_trial(trial: Trial, root: str | Path) -> dict[str, Any]:
+    """Run (or continue, or look up) one trial in ``root/<trial.name>``; its summary row.
+
+    Safe to call again after a kill: a finished trial returns its saved row,
+    an interrupted search resumes from its checkpoint, and so does an
+    interrupted retraining.
+    """
+    from nasplug.config import TrainConfig
+    from nasplug.rundir import CHECKPOINT, CONFIG, RESULT, atomic_write_json, safe_torch_load
+    from nasplug.search.run import SearchRun, merged_config
+    from nasplug.train import Trainer
+
+    trial_dir = Path(root) / trial.name
+    done = trial_dir / TRIAL_FILE
+    if done.exists():
+        return json.loads(done.read_text())
+    started = time.time()
+    search_dir = trial_dir / "search"
+    if (search_dir / CONFIG).exists():
+        run = SearchRun.resume(search_dir)
+        resumed_at = run.state.epoch
+    else:
+        config = merged_config({**trial.search, "runs_root": str(trial_dir)})
+        run = SearchRun(config, run_dir=search_dir)
+        resumed_at = None
+    search_started = time.time()
+    result = run.run()
+    search_seconds = _seconds_before(result.history, resumed_at) + time.time() - search_started
+    # the found genotype on validation data with the shared weights (every strategy, random search too)
+    _, valid_acc = run.evaluate(run.space.choices_from_genotype(result.genotype), run.config.eval_batches)
+    row: dict[str, Any] = {
+        "trial": trial.name, "params": trial.params, "config": trial.search, "status": "done",
+        "genotype": str(result.genotype), "search_valid_acc": valid_acc,
+        "benchmark": result.benchmark, "search_dir": str(search_dir), "search_resumed_at_epoch": resumed_at,
+        "search_seconds": search_seconds,
+    }
+    if trial.train is not None:
+        train_dir = trial_dir / "train"
+        fields = {key: result.config.to_dict()[key] for key in ("data", "data_options", "seed", "device", "threads")}
+        fields.update(trial.train)
+        trainer = Trainer(result.genotype_record(), TrainConfig.from_dict(fields), run_dir=train_dir)
+        row["train_resumed_at_epoch"] = None
+        if (train_dir / CHECKPOINT).exists():
+            trainer.load_state_dict(safe_torch_load(train_dir / CHECKPOINT))
+            row["train_resumed_at_epoch"] = trainer.epoch
+        train_started = time.time()
+        report = trainer.run()
+        row.update({"retrain_test_acc": report.test_accuracy, "parameters": report.parameters,
+                    "macs": report.macs, "train_dir": str(train_dir),
+                    "train_seconds": _seconds_before(report.history, row["train_resumed_at_epoch"])
+                    + time.time() - train_started})
+    row["seconds"] = row["search_seconds"] + row.get("train_seconds", 0.0)
+    row["wall_seconds_last_invocation"] = time.time() - started
+    atomic_write_json(done, row)
+    return row
+
+
+def _seconds_before(history: Sequence[Mapping[str, Any]], resumed_at: int | None) -> float:
+    """Seconds the epochs done before a resume took (their records survive in the checkpoint)."""
+    return sum(h.get("seconds", 0.0) for h in history[: resumed_at or 0])
+
+
+def _failed_row(trial: Trial, error: str) -> dict[str, Any]:
+    return {"trial": trial.name, "params": trial.params, "config": trial.search, "status": "failed",
+            "error": error}
+
+
+# -- executors ---------------------------------------------------------------------
+def _local(trials: Sequence[Trial], root: Path, report: Callable[[dict], None]) -> None:
+    for trial in trials:
+        try:
+            report(run_trial(trial, root))
+        except NasplugError as exc:
+            report(_failed_row(trial, str(exc)))
+        except Exception:  # a trial's crash is recorded, the sweep goes on
+            report(_failed_row(trial, traceback.format_exc(limit=5)))
+
+
+def _ray_task(trial: Trial, root: str) -> dict[str, Any]:
+    """The body of one Ray task: a trial, with its failure as a row rather than a lost task."""
+    try:
+        return run_trial(trial, root)
+    except NasplugError as exc:
+        return _failed_row(trial, str(exc))
+    except Exception:
+        return _failed_row(trial, traceback.format_exc(limit=5))
+
+
+def _ray(trials: Sequence[Trial], root: Path, report: Callable[[dict], None], address: str | None,
+         init_options: Mapping[str, Any] | None) -> None:
+    try:
+        import ray
+    except ImportError as exc:
+        raise ConfigError(RAY_MISSING) from exc
+    started_here = not ray.is_initialized()
+    if started_here:
+        options = {"include_dashboard": False, "log_to_driver": False, **(init_options or {})}
+        ray.init(address=address, **options)
+    try:
+        task = ray.remote(max_retries=0)(_ray_task)
+        pending = {task.options(num_cpus=t.num_cpus, num_gpus=t.num_gpus).remote(t, str(root)): t
+                   for t in trials}
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            for ref in ready:
+                trial = pending.pop(ref)
+                try:
+                    report(ray.get(ref))
+                except Exception as exc:  # the worker died (killed, out of memory)
+                    report(_failed_row(trial, f"the Ray task failed: {exc}"))
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+def run_sweep(trials: Iterable[Trial], root: str | Path = "sweeps", executor: str = "ray", address: str | None = None,
+              ray_init: Mapping[str, Any] | None = None,
+              log: Callable[[str], None] | None = print) -> list[dict[str, Any]]:
+    """Run every trial not yet finished under ``root``; the summary rows of all of them.
+
+    ``root`` holds one directory per trial (named from its config, so trials shared by several sweeps
+    under one root run once) and the summary.  ``executor``: ``"ray"`` (Ray core tasks; ``address`` joins a running
+    cluster, default a local instance started with ``ray_init`` options) or
+    ``"local"`` (serially, in this process).  Finished trials are read back,
+    not rerun.  ``summary.json`` and ``summary.csv`` under ``root`` are
+    rewritten after every trial.  A trial that fails is a row with
+    ``status: failed`` and its error; the others still run.
+    """
+    if executor not in EXECUTORS:
+        raise ConfigError(f"sweep executor {executor!r} is not one of {', '.join(EXECUTORS)}")
+    trials = list(trials)
+    names = [t.name for t in trials]
+    if len(set(names)) != len(names):
+        raise ConfigError("the sweep has duplicate trials (the same config twice)")
+    root = Path(root).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    rows: dict[str, dict[str, Any]] = {}
+    todo = []
+    for trial in trials:
+        done = root / trial.name / TRIAL_FILE
+        if done.exists():
+            rows[trial.name] = {**json.loads(done.read_text()), "skipped": True}
+        else:
+            todo.append(trial)
+    if log:
+        log(f"sweep {root}: {len(trials)} trials, {len(rows)} finished before, {len(todo)} to run ({executor})")
+
+    def report(row: dict[str, Any]) -> None:
+        rows[row["trial"]] = row
+        write_summary(root, [rows[n] for n in names if n in rows])
+        if log:
+            what = f"genotype {row['genotype']}" if row["status"] == "done" else f"FAILED: {row['error']}"
+            log(f"  [{len(rows)}/{len(trials)}] {row['trial']}: {what}")
+
+    write_summary(root, [rows[n] for n in names if n in rows])
+    if todo and executor == "ray":
+        _ray(todo, root, report, address, ray_init)
+    elif todo:
+        _local(todo, root, report)
+    return [rows[n] for n in names]
+
+
+# -- the summary --------------------------------------------------------------------
+CSV_FIRST = ["trial", "status", "genotype", "search_valid_acc", "retrain_test_acc", "seconds"]
+
+
+def flat_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    """One CSV row: params and benchmark scores as their own columns."""
+    out = {k: v for k, v in row.items() if k not in ("params", "config", "benchmark")}
+    out.update({f"param.{k}": v for k, v in row.get("params", {}).items()})
+    out.update({f"benchmark.{k}": v for k, v in (row.get("benchmark") or {}).items()})
+    out["config"] = json.dumps(row.get("config", {}), sort_keys=True)
+    return out
+
+
+def write_summary(root: Path, rows: Sequence[Mapping[str, Any]]) -> None:
+    from nasplug.rundir import atomic_write_bytes, atomic_write_json
+
+    atomic_write_json(root / SUMMARY_JSON, {"trials": list(rows)})
+    flat = [flat_row(r) for r in rows]
+    columns = [c for c in CSV_FIRST if any(c in r for r in flat)]
+    columns += sorted({c for r in flat for c in r} - set(columns))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(flat)
+    atomic_write_bytes(root / SUMMARY_CSV, buffer.getvalue().encode())
