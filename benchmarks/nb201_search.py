@@ -52,6 +52,8 @@ REPO = Path(__file__).resolve().parents[1]
 #: cheapest first (measured seconds per step on one core, C=8 N=1 32 px, batch 64): the
 #: pool takes trials in this order so the cheap searches finish first in a short session
 STRATEGIES = ("gdas", "random", "tunas", "darts", "gibbs-mean", "gibbs", "gibbs-1st", "darts-2nd", "amended")
+#: the preset a row runs: TuNAS without a latency term is its own preset (``tunas`` needs a target)
+PRESET = {"tunas": "tunas-accuracy"}
 #: whose supernet is asked to rank 200 random cells
 RANKED = ("random", "gdas")
 LONG_STRATEGIES = ("gdas", "random")
@@ -84,7 +86,7 @@ def trial_config(args, strategy: str, seed: int, epochs: int) -> dict[str, Any]:
         data_options["size"] = args.size
     if args.limit_train:
         data_options["limit_train"] = args.limit_train
-    return {"space": "nb201", "strategy": strategy, "data": args.data, "data_options": data_options,
+    return {"space": "nb201", "strategy": PRESET.get(strategy, strategy), "data": args.data, "data_options": data_options,
             "space_options": {"C": args.C, "N": args.N}, "epochs": epochs,
             "steps_per_epoch": args.steps_per_epoch or None, "batch_size": args.batch_size, "seed": seed,
             "threads": 1, "eval_batches": args.eval_batches, "benchmark": "nb201",
