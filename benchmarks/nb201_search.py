@@ -52,6 +52,8 @@ REPO = Path(__file__).resolve().parents[1]
 #: cheapest first (measured seconds per step on one core, C=8 N=1 32 px, batch 64): the
 #: pool takes trials in this order so the cheap searches finish first in a short session
 STRATEGIES = ("gdas", "random", "tunas", "darts", "gibbs-mean", "gibbs", "gibbs-1st", "darts-2nd", "amended")
+#: the preset a row runs: TuNAS without a latency term is its own preset (``tunas`` needs a target)
+PRESET = {"tunas": "tunas-accuracy"}
 #: whose supernet is asked to rank 200 random cells
 RANKED = ("random", "gdas")
 LONG_STRATEGIES = ("gdas", "random")
@@ -84,7 +86,7 @@ def trial_config(args, strategy: str, seed: int, epochs: int) -> dict[str, Any]:
         data_options["size"] = args.size
     if args.limit_train:
         data_options["limit_train"] = args.limit_train
-    return {"space": "nb201", "strategy": strategy, "data": args.data, "data_options": data_options,
+    return {"space": "nb201", "strategy": PRESET.get(strategy, strategy), "data": args.data, "data_options": data_options,
             "space_options": {"C": args.C, "N": args.N}, "epochs": epochs,
             "steps_per_epoch": args.steps_per_epoch or None, "batch_size": args.batch_size, "seed": seed,
             "threads": 1, "eval_batches": args.eval_batches, "benchmark": "nb201",
@@ -403,9 +405,10 @@ def _parse_option(text: str) -> tuple[str, Any]:
 
 
 #: the default budget: nb201 at C=8, N=1 on 16x16 images, 40 epochs of one pass over the 5,000-image weight half
-#: (3,120 steps of batch 64).  Sized from measured CPU seconds (an RSPS trial of 20 epochs: 76 s) and per-step
-#: CPU ratios (gdas 1, darts 2.8, gibbs ~3, darts-2nd 7.6, amended ~9.5): about 2 h for 9 strategies x 3 seeds on
-#: two idle cores; on a shared machine many times that (it resumes, see the module docstring)
+#: (3,120 steps of batch 64).  Measured CPU seconds per 40-epoch trial: gdas ~205 (with the 200-cell ranking),
+#: random 134; with per-step CPU ratios to gdas (tunas ~1.9, darts 2.8, each gibbs ~3.7, darts-2nd 7.6, amended
+#: ~9.5; measured on a loaded machine) 9 strategies x 3 seeds come to an estimated 2-3 h on two idle cores; on a
+#: shared machine many times that (it resumes, see the module docstring)
 DEFAULT_BUDGET = {"epochs": 40, "steps_per_epoch": 0, "batch_size": 64, "C": 8, "N": 1, "size": 16}
 #: the long budget for gdas and random (--long): several hours per search, spanning sessions by resume
 LONG_BUDGET = {"epochs": 150, "steps_per_epoch": 0, "batch_size": 64, "C": 16, "N": 2, "size": 0}

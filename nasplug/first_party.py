@@ -36,7 +36,7 @@ FIRST_PARTY: dict[str, dict[str, tuple[str, ...]]] = {
         "reward": ("absolute", "mnas-hard", "mnas-soft"),
         "sampler": ("categorical",),
         "space": ("mobilenetv3-like", "proxylessnas", "proxylessnas-enlarged"),
-        "strategy": ("tunas",),
+        "strategy": ("tunas", "tunas-accuracy"),
     },
 }
 

@@ -110,7 +110,8 @@ from nasplug.search.run import SearchRun, merged_config
 from nasplug_tunas.categorical import policy_choice
 
 cfg = merged_config(dict(space="nb201", strategy="tunas", data="digits", space_options={"C": 4, "N": 1},
-                         epochs=2, steps_per_epoch=4, batch_size=16, valid_batch_size=16, threads=1, seed=3))
+                         epochs=2, steps_per_epoch=4, batch_size=16, valid_batch_size=16, threads=1, seed=3,
+                         latency_target=1.0, latency_model="flops"))  # the tunas reward needs a target
 run = SearchRun(cfg, write_files=False)
 opt = run.optimizer
 run._shuffle(0)

@@ -126,8 +126,6 @@ def compose(config: SearchConfig, registry: Registry) -> Composition:
     if cfg.latency_target is not None and reward is None:
         raise ConfigError("latency_target is set but no reward is chosen; pass reward= (installed: "
                           f"{', '.join(registry.names('reward')) or 'none'})")
-    if reward is None:
-        check_cost_parts_unused(cfg, spec, registry)
     if reward is not None:
         entries["reward"] = registry.entry("reward", reward)
         entries["latency_model"] = registry.entry(
@@ -141,6 +139,8 @@ def compose(config: SearchConfig, registry: Registry) -> Composition:
     resolved.update(sampler_options=sampler_options, optimizer_options=optimizer_options)
     composition = Composition(attrs.evolve(cfg, **resolved), spec, entries, dropped)
     check_capabilities(composition, registry)
+    if reward is None:  # after the capability check, whose error names the components that would fit
+        check_cost_parts_unused(cfg, spec, registry)
     return composition
 
 

@@ -194,7 +194,9 @@ def check_strategy(name: str, registry: Registry | None = None) -> None:
         except ConfigError as exc:
             raise ContractViolation(kind, name, "strategy.options-accepted", str(exc)) from exc
     try:
-        compose(merged_config({"strategy": name, "space": "nasplug:nb201"}, registry), registry)
+        # a preset with a reward is composed with a latency target, which such a preset requires
+        target = {"latency_target": 1.0} if spec.reward is not None else {}
+        compose(merged_config({"strategy": name, "space": "nasplug:nb201", **target}, registry), registry)
     except ConfigError as exc:
         raise ContractViolation(kind, name, "strategy.parts-fit", str(exc)) from exc
 

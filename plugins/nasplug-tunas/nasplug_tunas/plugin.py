@@ -43,6 +43,6 @@ def nasplug_latency_models():
 
 @hookimpl
 def nasplug_strategies():
-    from nasplug_tunas.preset import tunas_spec
+    from nasplug_tunas.preset import tunas_accuracy_spec, tunas_spec
 
-    return {"tunas": tunas_spec()}
+    return {"tunas": tunas_spec(), "tunas-accuracy": tunas_accuracy_spec()}

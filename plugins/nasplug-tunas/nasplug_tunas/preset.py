@@ -33,3 +33,22 @@ def tunas_spec() -> StrategySpec:
         # TuNAS: each core samples its own architecture; the REINFORCE update averages their terms
         rank_sampling="per-rank",
     )
+
+
+def tunas_accuracy_spec() -> StrategySpec:
+    """TuNAS's search with the quality signal alone: no latency term, no target needed.
+
+    The same controller, warmups, schedules and settings as ``tunas``; the
+    reward is Q (the validation accuracy of the sampled architecture with the
+    shared weights), which is what REINFORCE optimises when a run has no
+    reward.  For comparing search quality with the other weight-sharing
+    strategies (``benchmarks/nb201_search.py``), where ``tunas`` itself, whose
+    reward needs a latency target, is refused without one.
+    """
+    return StrategySpec(
+        sampler="categorical",
+        arch_optimizer="reinforce",
+        description="TuNAS (Bender et al. 2020) without a latency term: REINFORCE on the shared-weight "
+                    "accuracy, op/filter warmup, RL delay then x10 lr",
+        defaults=dict(TUNAS_DEFAULTS),
+    )

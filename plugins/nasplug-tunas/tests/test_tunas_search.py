@@ -110,3 +110,17 @@ def test_gdas_strategy_with_absolute_reward(tmp_path):
                       latency_target=0.2, space_options={"C": 4, "N": 1}, eval_batches=1,
                       runs_root=str(tmp_path)).search()
     assert "derived_latency" in result.history[-1]
+
+
+def test_tunas_accuracy_preset_searches_without_a_latency_target():
+    """The TuNAS controller on Q alone: the same settings as tunas, no reward, no target needed."""
+    from nasplug.search.run import SearchRun, merged_config
+
+    cfg = merged_config({"space": "nb201", "strategy": "tunas-accuracy", "data": "digits",
+                         "space_options": {"C": 2, "N": 1}, "epochs": 1, "steps_per_epoch": 2})
+    assert (cfg.arch_lr, cfg.batch_size, cfg.valid_batch_size, cfg.arch_init_std) == (0.06, 32, 128, 0.0)
+    run = SearchRun(cfg, write_files=False)
+    assert run.reward is None and run.latency_model is None
+    assert type(run.optimizer).__name__ == "Reinforce"
+    record = run.run_epoch()
+    assert record["genotype"].count("~") == 6
