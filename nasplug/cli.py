@@ -354,6 +354,16 @@ def _without_nproc(argv: Sequence[str]) -> list[str]:
     return out
 
 
+def _say_error(exc: NasplugError) -> int:
+    from nasplug import distributed
+    from nasplug.divergence import DivergenceError
+
+    # every rank meets the same configuration error and divergence (the ranks agree on it): rank 0 says it
+    if distributed.launched_rank() == 0 or not isinstance(exc, (ConfigError, DivergenceError)):
+        print(f"nasplug: error: {exc}", file=sys.stderr)
+    return 2
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from nasplug.signals import Stopped, stop_on_signals
 
@@ -376,25 +386,26 @@ def main(argv: Sequence[str] | None = None) -> int:
             return distributed.launch(nproc, _without_nproc(argv))
         try:
             with stop_on_signals(), console_logging(level):
-                if getattr(args, "_broken", None) is not None:
-                    raise args._broken
-                if args.command not in COMMANDS:  # a plugin's command
-                    status = args._plugin_run(args)
-                    return 0 if status is None else int(status)
-                return COMMANDS[args.command](args)
+                try:
+                    if getattr(args, "_broken", None) is not None:
+                        raise args._broken
+                    if args.command not in COMMANDS:  # a plugin's command
+                        status = args._plugin_run(args)
+                        return 0 if status is None else int(status)
+                    return COMMANDS[args.command](args)
+                except Stopped as exc:
+                    # said while a signal only sets a flag: the launcher's SIGTERM, sent to rank 0 when another
+                    # rank has stopped first, cannot cut the line off; rank 0 says where (the others wrote nothing)
+                    if distributed.launched_rank() == 0:
+                        print(f"nasplug: {exc}", file=sys.stderr)
+                    return exc.exit_code
+                except NasplugError as exc:  # said here for the same reason
+                    return _say_error(exc)
         finally:
             if distributed.launched():
                 distributed.shutdown()
-    except Stopped as exc:
-        if distributed.launched_rank() == 0:  # the ranks stop together; rank 0 says where (the others wrote nothing)
-            print(f"nasplug: {exc}", file=sys.stderr)
-        return exc.exit_code
     except NasplugError as exc:
-        from nasplug.divergence import DivergenceError
-
-        if distributed.launched_rank() == 0 or not isinstance(exc, DivergenceError):  # all ranks agree on it
-            print(f"nasplug: error: {exc}", file=sys.stderr)
-        return 2
+        return _say_error(exc)
     except KeyboardInterrupt:
         print("nasplug: interrupted; `nasplug resume RUN_DIR` continues from the last checkpoint", file=sys.stderr)
         return 130

@@ -398,10 +398,11 @@ def launch(nproc: int, argv: Sequence[str], backend: str | None = None) -> int:
         # failures are keyed by global rank; the earliest is the root cause, the others followed it
         failures = sorted(getattr(exc, "failures", {}).items(), key=lambda item: item[1].timestamp)
         codes = [f.exitcode for _, f in failures]
+        # a rank ended with an error or a stop that rank 0 prints (inside its stop handlers, so the launcher's
+        # SIGTERM cannot cut it off), the others with it or by the launcher: a second line would only repeat it
         if codes and codes[0] in REPORTED_EXIT_CODES and \
                 all(code in REPORTED_EXIT_CODES or code == -signal.SIGTERM for code in codes):
-            return codes[0]  # a rank printed its own `nasplug: ...` line (the others stopped with it or were
-            # stopped by the launcher): a second line would only repeat it
+            return codes[0]
         failures = ", ".join(f"rank {rank} (exit code {f.exitcode})" for rank, f in failures) or str(exc)
         raise DistributedError(f"the distributed job failed: {failures}") from exc
     return 0

@@ -267,6 +267,14 @@ def test_divergence_of_a_distributed_search_is_one_error_line(tmp_path):
     assert len(messages) == 1 and "diverged" in messages[0], proc.stderr
 
 
+def test_a_strategy_that_refuses_distributed_says_so_once(tmp_path):
+    proc = nasplug("search", "--nproc", "2", *TINY, "--strategy", "gibbs", "--epochs", "1",
+                   "--run-dir", str(tmp_path / "run"), cwd=tmp_path, check=False)
+    assert proc.returncode == 2
+    messages = [line for line in proc.stderr.splitlines() if line.startswith("nasplug:")]
+    assert len(messages) == 1 and "cannot run distributed" in messages[0], proc.stderr
+
+
 def test_only_rank_0_writes_tensorboard_events(tmp_path):
     pytest.importorskip("tensorboard")
     nasplug("search", "--nproc", "2", *TINY, "--strategy", "gdas", "--epochs", "1",
