@@ -27,7 +27,7 @@ from typing import Any
 import torch
 
 from nasplug.errors import RunDirError
-from nasplug.rundir import atomic_torch_save, safe_torch_load
+from nasplug.rundir import CHECKPOINT, PREVIOUS_CHECKPOINT, atomic_torch_save, safe_torch_load
 
 DIGEST_KEY = "sha256"
 
@@ -60,6 +60,18 @@ def content_digest(state: dict[str, Any]) -> str:
     h = hashlib.sha256()
     _feed(h, {k: v for k, v in state.items() if k != DIGEST_KEY})
     return h.hexdigest()
+
+
+def resume_checkpoint(run_dir: str | Path, from_previous: bool) -> Path:
+    """The checkpoint a resume reads: ``checkpoint.pt``, or ``checkpoint.prev.pt`` when the user falls back to it.
+
+    Falling back to a previous checkpoint that does not exist is a one-line error; a missing newest checkpoint
+    is the caller's to judge (a run killed before its first epoch has none).
+    """
+    checkpoint = Path(run_dir) / (PREVIOUS_CHECKPOINT if from_previous else CHECKPOINT)
+    if from_previous and not checkpoint.exists():
+        raise RunDirError(f"{checkpoint}: no previous checkpoint to fall back to")
+    return checkpoint
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any], keep_previous: bool = True) -> None:

@@ -52,6 +52,16 @@ def _distributed_flags(parser: argparse.ArgumentParser) -> None:
                         help="torch.distributed backend (default auto: nccl on CUDA, gloo on CPU)")
 
 
+def _new_run_flags(parser: argparse.ArgumentParser) -> None:
+    """What every command that starts a run takes: where it writes, how it reports, how it spreads BatchNorm."""
+    parser.add_argument("--run-dir", default=None, help="directory for this run (default: RUNS_ROOT/<time>-<label>)")
+    _overwrite_flag(parser)
+    _logging_flags(parser)
+    _tensorboard_flag(parser)
+    parser.add_argument("--sync-batchnorm", action="store_const", const=True, default=None,
+                        help="distributed: BatchNorm statistics over the global batch (SyncBatchNorm)")
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, with its usage errors in the same ``nasplug: error: ...`` form (exit 2) as every other error."""
 
@@ -104,12 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--" + flag.replace("_", "-"), type=kind, default=None, help=FLAG_HELP.get(flag))
     _add_option_flags(p, OPTION_FLAGS)
     _data_root_flag(p)
-    p.add_argument("--run-dir", default=None, help="directory for this run (default: RUNS_ROOT/<time>-<label>)")
-    _overwrite_flag(p)
-    _logging_flags(p)
-    _tensorboard_flag(p)
-    p.add_argument("--sync-batchnorm", action="store_const", const=True, default=None,
-                   help="distributed: BatchNorm statistics over the global batch (SyncBatchNorm)")
+    _new_run_flags(p)
     p.add_argument("--rank-sampling", choices=("shared", "per-rank"), default=None,
                    help="distributed: every rank draws the same architecture, or its own (default: the strategy's)")
     _distributed_flags(p)
@@ -134,12 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--" + flag.replace("_", "-"), type=kind, default=None, help=FLAG_HELP.get(flag))
     _add_option_flags(p, ("space", "data"))
     _data_root_flag(p)
-    p.add_argument("--run-dir", default=None, help="directory for this run (default: RUNS_ROOT/<time>-<label>)")
-    _overwrite_flag(p)
-    _logging_flags(p)
-    _tensorboard_flag(p)
-    p.add_argument("--sync-batchnorm", action="store_const", const=True, default=None,
-                   help="distributed: BatchNorm statistics over the global batch (SyncBatchNorm)")
+    _new_run_flags(p)
     _distributed_flags(p)
 
     p = sub.add_parser("sweep", help="run a grid of searches (and retrainings) as Ray tasks; a rerun resumes it")

@@ -120,14 +120,6 @@ def _path_text(instance, attribute, value):
                           f"got {value!r}")
 
 
-def _one_of(*allowed: str):
-    def check(instance, attribute, value):
-        if value not in allowed:
-            raise ConfigError(f"{type(instance).__name__}.{attribute.name} must be one of {', '.join(allowed)}, "
-                              f"got {value!r}")
-    return check
-
-
 int_in_range = _int_range
 
 seed_field = attrs.field(default=0, validator=_int_range(0, MAX_SEED))

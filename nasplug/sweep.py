@@ -50,7 +50,6 @@ import hashlib
 import io
 import itertools
 import json
-import os
 import re
 import signal
 import time
@@ -171,7 +170,7 @@ def run_trial(trial: Trial, root: str | Path) -> dict[str, Any]:
     interrupted retraining.
     """
     from nasplug.config import TrainConfig
-    from nasplug.rundir import CHECKPOINT, CONFIG, RESULT, atomic_write_json, safe_torch_load
+    from nasplug.rundir import CHECKPOINT, CONFIG, atomic_write_json, safe_torch_load
     from nasplug.search.run import SearchRun, merged_config
     from nasplug.train import Trainer
 

@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader
 
 from nasplug import distributed, registry as registry_module
 from nasplug import signals
-from nasplug.checkpoint import load_checkpoint, save_checkpoint
+from nasplug.checkpoint import load_checkpoint, resume_checkpoint, save_checkpoint
 from nasplug.config import TrainConfig, apply_threads
 from nasplug.devices import resolve_device
 from nasplug.divergence import DivergenceError, is_finite
@@ -195,9 +195,7 @@ class Trainer:
         trainer = cls(record, config, registry, verbose=verbose, write_files=False)
         if trainer.dist.writes_files:  # the other ranks of a distributed run only read the checkpoint
             trainer._claim(run_dir, fresh=False)
-        checkpoint = run_dir / (PREVIOUS_CHECKPOINT if from_previous else CHECKPOINT)
-        if from_previous and not checkpoint.exists():
-            raise RunDirError(f"{checkpoint}: no previous checkpoint to fall back to")
+        checkpoint = resume_checkpoint(run_dir, from_previous)
         if checkpoint.exists():
             state = load_checkpoint(checkpoint, map_location=trainer.device)
             try:

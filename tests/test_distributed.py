@@ -8,7 +8,6 @@ data; they take ~10 s each on an idle 2-core machine.
 from __future__ import annotations
 
 import json
-import math
 import os
 import signal
 import socket

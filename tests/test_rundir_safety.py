@@ -1,7 +1,6 @@
 """Loading a run directory never runs code from it (issue: code execution on ``nasplug resume``)."""
 
 import os
-import pickle
 import stat
 import subprocess
 import sys

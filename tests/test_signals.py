@@ -51,5 +51,5 @@ def test_sigint_stops_with_message_and_130(tmp_path):
     run_dir = tmp_path / "run"
     code, err = stop_with(signal.SIGINT, run_dir)
     assert code == 130 and "Traceback" not in err, err
-    assert f"stopped at epoch" in err and f"; nasplug resume {run_dir} continues" in err
+    assert "stopped at epoch" in err and f"; nasplug resume {run_dir} continues" in err
     assert load_checkpoint(run_dir / "checkpoint.pt")["epoch"] < EPOCHS

@@ -16,7 +16,6 @@ import copy
 import logging
 import math
 import weakref
-import sys
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
@@ -34,7 +33,7 @@ from nasplug.devices import resolve_device
 from nasplug.memory import check_fits
 from nasplug.errors import ConfigError, NasplugError, RunDirError
 from nasplug import signals
-from nasplug.checkpoint import load_checkpoint, save_checkpoint
+from nasplug.checkpoint import load_checkpoint, resume_checkpoint, save_checkpoint
 from nasplug.divergence import DivergenceError, first_nonfinite_tensor, gradient_norm, is_finite
 from nasplug.progress import progress
 from nasplug.rundir import (CHECKPOINT, CONFIG, GENOTYPE, METRICS, PREVIOUS_CHECKPOINT, RESULT, append_jsonl,
@@ -574,9 +573,7 @@ class SearchRun:
                   cache_dir=run_dir)
         if run.dist.writes_files:  # the other ranks of a distributed run only read the checkpoint
             run._claim(run_dir, fresh=False)
-        checkpoint = run_dir / (PREVIOUS_CHECKPOINT if from_previous else CHECKPOINT)
-        if from_previous and not checkpoint.exists():
-            raise RunDirError(f"{checkpoint}: no previous checkpoint to fall back to")
+        checkpoint = resume_checkpoint(run_dir, from_previous)
         if checkpoint.exists():
             run.load_checkpoint_file(checkpoint)
             run._replace_previous = from_previous  # the damaged newest file must not become the fallback

@@ -46,8 +46,8 @@ def tunas_accuracy_spec() -> StrategySpec:
     reward needs a latency target, is refused without one.
     """
     return StrategySpec(
-        sampler="categorical",
-        arch_optimizer="reinforce",
+        sampler="nasplug-tunas:categorical",
+        arch_optimizer="nasplug-tunas:reinforce",
         description="TuNAS (Bender et al. 2020) without a latency term: REINFORCE on the shared-weight "
                     "accuracy, op/filter warmup, RL delay then x10 lr",
         defaults=dict(TUNAS_DEFAULTS),
