@@ -384,6 +384,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise NasplugError(f"--nproc must be a positive number of processes, got {nproc}")
         if nproc and nproc > 1 and not distributed.launched():
             return distributed.launch(nproc, _without_nproc(argv))
+        finished = False  # every rank ended the command the same way (see distributed.shutdown)
         try:
             with stop_on_signals(), console_logging(level):
                 try:
@@ -391,9 +392,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                         raise args._broken
                     if args.command not in COMMANDS:  # a plugin's command
                         status = args._plugin_run(args)
-                        return 0 if status is None else int(status)
-                    return COMMANDS[args.command](args)
+                        status = 0 if status is None else int(status)
+                    else:
+                        status = COMMANDS[args.command](args)
+                    finished = True
+                    return status
                 except Stopped as exc:
+                    finished = True  # the ranks agree on the step they stop at
                     # said while a signal only sets a flag: the launcher's SIGTERM, sent to rank 0 when another
                     # rank has stopped first, cannot cut the line off; rank 0 says where (the others wrote nothing)
                     if distributed.launched_rank() == 0:
@@ -403,7 +408,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     return _say_error(exc)
         finally:
             if distributed.launched():
-                distributed.shutdown()
+                distributed.shutdown(finished)
     except NasplugError as exc:
         return _say_error(exc)
     except KeyboardInterrupt:

@@ -217,12 +217,26 @@ def context(device: str = "cpu") -> DistContext:
     return _CONTEXT
 
 
-def shutdown() -> None:
-    """Leave the process group (the end of a launched command)."""
+def shutdown(finished: bool = False) -> None:
+    """Leave the process group (the end of a launched command).
+
+    ``finished``: the command ended the same way on every rank (done, or
+    stopped at the agreed boundary), so the ranks first meet at a barrier.
+    Without it, a rank that leaves early tears its gloo connections down
+    while rank 0 is still writing the run's files, and about one launch in
+    five then aborts in C++ at exit ("terminate called without an active
+    exception", SIGABRT) although the search itself succeeded. After an
+    error the other ranks may be gone, so there is no barrier to hang on.
+    """
     global _CONTEXT
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
+        if finished:
+            try:
+                dist.barrier()
+            except (RuntimeError, ValueError):  # a rank died after its last collective: leave all the same
+                pass
         dist.destroy_process_group()
     _CONTEXT = None
 
