@@ -396,6 +396,9 @@ def parse_args(argv=None):
         from nasplug_nb201 import default_dir
 
         args.table = default_dir(REPO)
+    # absolute, since each trial's config.json keeps them: a resume from another directory must find the same files
+    args.data_root, args.table, args.out = (Path(p).expanduser().resolve() for p in (args.data_root, args.table,
+                                                                                       args.out))
     return args
 
 
