@@ -40,6 +40,7 @@ import json
 import math
 import multiprocessing
 import os
+import signal
 import statistics
 import sys
 import time
@@ -186,18 +187,44 @@ def run_all(jobs: list[dict[str, Any]], workers: int) -> list[dict[str, Any]]:
         pool = None
     else:
         os.environ.setdefault("OMP_NUM_THREADS", "1")
-        pool = multiprocessing.get_context("spawn").Pool(workers, maxtasksperchild=1)
+        pool = multiprocessing.get_context("spawn").Pool(workers, initializer=_die_with_parent, maxtasksperchild=1)
         results = pool.imap_unordered(run_trial, todo)
+    previous = signal.signal(signal.SIGTERM, _raise_on_sigterm)
+    finished = False
     try:
         for outcome in results:
             outcomes.append(outcome)
             line = outcome.get("error") or f"{outcome['status']} in {outcome.get('seconds', 0):.0f}s"
             print(f"[{time.strftime('%H:%M:%S')}] {outcome['run_dir']}: {line}", file=sys.stderr, flush=True)
+        finished = True
     finally:
+        signal.signal(signal.SIGTERM, previous)
         if pool is not None:
-            pool.close()
+            if finished:
+                pool.close()
+            else:  # killed or interrupted: stop the trials now (their checkpoints are atomic; a rerun resumes them)
+                pool.terminate()
             pool.join()
     return outcomes
+
+
+def _raise_on_sigterm(signum, frame):
+    raise SystemExit(f"nb201_search: stopped by signal {signum}; rerun the same command to resume")
+
+
+def _die_with_parent() -> None:
+    """A pool worker ends when the benchmark's process does, however it died (Linux).
+
+    Without it a worker killed parent leaves behind goes on with its trial,
+    and a rerun then has two processes writing one run directory.
+    """
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() == 1:  # the parent died before the call
+            os._exit(1)
 
 
 # -- collecting ---------------------------------------------------------------------------
