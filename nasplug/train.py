@@ -26,8 +26,8 @@ from nasplug.memory import check_fits
 from nasplug.metrics import count_macs, count_parameters
 from nasplug.progress import progress
 from nasplug.rundir import (CHECKPOINT, CONFIG, GENOTYPE, METRICS, PREVIOUS_CHECKPOINT, RESULT, append_jsonl,
-                            atomic_write_json, json_text, new_run_dir, read_json, sync_jsonl, write_json_if_changed)
-from nasplug.runlock import claim_run_dir
+                            atomic_write_json, json_text, read_json, sync_jsonl, write_json_if_changed)
+from nasplug.runlock import abandons_claim_on_error, claim_run_dir
 from nasplug.speedups import autocast, autocast_dtype, compiled, grad_scaler, loader_options
 
 #: files a retraining run writes; ``overwrite`` removes them first
@@ -101,6 +101,7 @@ def evaluate(model: torch.nn.Module, loader: DataLoader, device: torch.device,
 class Trainer:
     """Trains a child network with SGD + cosine annealing (the DARTS evaluation recipe)."""
 
+    @abandons_claim_on_error
     def __init__(self, record: Mapping[str, Any], config: TrainConfig, registry=None,
                  run_dir: str | Path | None = None, verbose: bool = False, write_files: bool = True,
                  overwrite: bool = False, callbacks: Iterable[Callable[["Trainer", str], None]] = ()):
@@ -158,7 +159,7 @@ class Trainer:
         self._metrics_rows = 0
         if write_files and self.dist.writes_files:  # rank 0 only in a distributed retraining
             label = f"train-{record['space']}-seed{cfg.seed}"
-            self._claim(Path(run_dir) if run_dir is not None else new_run_dir(cfg.runs_root, label), True, overwrite)
+            self._claim(run_dir, True, overwrite, new_in=(cfg.runs_root, label))
             atomic_write_json(self.run_dir / CONFIG, self.config_record(), "the configuration")
             distributed.record_world(self.run_dir, self.dist, "shared")
 
@@ -172,10 +173,10 @@ class Trainer:
 
         return provenance(self.registry, self.config.device)
 
-    def _claim(self, run_dir: Path, fresh: bool, overwrite: bool = False) -> None:
-        self._lock = claim_run_dir(run_dir, fresh, overwrite, TRAIN_FILES)
+    def _claim(self, run_dir: Path | None, fresh: bool, overwrite: bool = False, new_in=None) -> None:
+        self._lock = claim_run_dir(run_dir, fresh, overwrite, TRAIN_FILES, new_in)
         weakref.finalize(self, self._lock.release)
-        self.run_dir = run_dir
+        self.run_dir = self._lock.run_dir
 
     @classmethod
     def resume(cls, run_dir: str | Path, registry=None, verbose: bool = False,

@@ -37,9 +37,9 @@ from nasplug.checkpoint import load_checkpoint, resume_checkpoint, save_checkpoi
 from nasplug.divergence import DivergenceError, first_nonfinite_tensor, gradient_norm, is_finite
 from nasplug.progress import progress
 from nasplug.rundir import (CHECKPOINT, CONFIG, GENOTYPE, METRICS, PREVIOUS_CHECKPOINT, RESULT, append_jsonl,
-                            atomic_write_json, json_text, new_run_dir, not_a_run_dir, read_json, read_jsonl,
+                            atomic_write_json, json_text, not_a_run_dir, read_json, read_jsonl,
                             sync_jsonl, write_json_if_changed)
-from nasplug.runlock import claim_run_dir
+from nasplug.runlock import abandons_claim_on_error, claim_run_dir
 from nasplug.provenance import provenance
 from nasplug.search.compose import check_versions, compose, split_record, strategy_spec
 from nasplug.spaces.base import Genotype, SearchSpace
@@ -111,6 +111,7 @@ def merged_config(user: Mapping[str, Any], registry=None) -> SearchConfig:
 class SearchRun:
     """Owns every part of one search; strategies reach the parts through it."""
 
+    @abandons_claim_on_error
     def __init__(self, config: SearchConfig, registry=None, run_dir: str | Path | None = None,
                  callbacks: Iterable[Callback] = (), verbose: bool = False, write_files: bool = True,
                  overwrite: bool = False, cache_dir: str | Path | None = None):
@@ -152,8 +153,7 @@ class SearchRun:
         if write_files and self.dist.writes_files:  # rank 0 only in a distributed search
             # claimed before the cost parts: a latency model keeps what it measures in it
             label = f"{cfg.space}-{cfg.strategy}-seed{cfg.seed}"
-            self._claim(Path(run_dir) if run_dir is not None else new_run_dir(cfg.runs_root, label),
-                        fresh=True, overwrite=overwrite)
+            self._claim(run_dir, fresh=True, overwrite=overwrite, new_in=(cfg.runs_root, label))
         distributed.rank0_first(self.dist, self._build_cost_parts, self.run_dir if cache_dir is None else Path(cache_dir))
         self.benchmark = None
         if cfg.benchmark is not None:
@@ -183,11 +183,11 @@ class SearchRun:
                               "the configuration")
             distributed.record_world(self.run_dir, self.dist, self.rank_sampling)
 
-    def _claim(self, run_dir: Path, fresh: bool, overwrite: bool = False) -> None:
+    def _claim(self, run_dir: Path | None, fresh: bool, overwrite: bool = False, new_in=None) -> None:
         """Own ``run_dir`` (an exclusive lock until :meth:`release` or this object is collected)."""
-        self._lock = claim_run_dir(run_dir, fresh, overwrite, RUN_FILES)
+        self._lock = claim_run_dir(run_dir, fresh, overwrite, RUN_FILES, new_in)
         weakref.finalize(self, self._lock.release)
-        self.run_dir = run_dir
+        self.run_dir = self._lock.run_dir
 
     def release(self) -> None:
         """Give up the run directory's lock (done when :meth:`run` returns)."""
