@@ -19,6 +19,7 @@ import functools
 import os
 import shutil
 import threading
+import weakref
 from pathlib import Path
 
 from nasplug.errors import RunDirError
@@ -152,8 +153,24 @@ def _make_dirs(path: Path) -> list[Path]:
     return made
 
 
-def claim_run_dir(run_dir: str | Path | None, fresh: bool, overwrite: bool = False,
+def claim_run_dir(owner, run_dir: str | Path | None, fresh: bool, overwrite: bool = False,
                   run_files: tuple[str, ...] = (), new_in: tuple[str | Path, str] | None = None) -> RunLock:
+    """Make ``owner`` (a search or a retraining) the one writer of ``run_dir``.
+
+    The owner gets the directory as ``owner.run_dir`` and the lock as
+    ``owner._lock``, held until released or until the owner is collected;
+    an owner whose ``__init__`` is decorated with :func:`abandons_claim_on_error`
+    leaves nothing behind when it fails after the claim.  See :func:`_claim`
+    for the arguments.
+    """
+    lock = _claim(run_dir, fresh, overwrite, run_files, new_in)
+    owner._lock, owner.run_dir = lock, lock.run_dir
+    weakref.finalize(owner, lock.release)
+    return lock
+
+
+def _claim(run_dir: str | Path | None, fresh: bool, overwrite: bool, run_files: tuple[str, ...],
+           new_in: tuple[str | Path, str] | None) -> RunLock:
     """Create, lock and tidy ``run_dir`` for a writer; the returned lock is held until released.
 
     ``fresh`` is a new run: a directory that already holds one (``config.json``)

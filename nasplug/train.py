@@ -6,7 +6,6 @@ import json
 import logging
 import math
 import time
-import weakref
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
@@ -159,7 +158,7 @@ class Trainer:
         self._metrics_rows = 0
         if write_files and self.dist.writes_files:  # rank 0 only in a distributed retraining
             label = f"train-{record['space']}-seed{cfg.seed}"
-            self._claim(run_dir, True, overwrite, new_in=(cfg.runs_root, label))
+            claim_run_dir(self, run_dir, True, overwrite, TRAIN_FILES, new_in=(cfg.runs_root, label))
             atomic_write_json(self.run_dir / CONFIG, self.config_record(), "the configuration")
             distributed.record_world(self.run_dir, self.dist, "shared")
 
@@ -172,11 +171,6 @@ class Trainer:
         from nasplug.provenance import provenance
 
         return provenance(self.registry, self.config.device)
-
-    def _claim(self, run_dir: Path | None, fresh: bool, overwrite: bool = False, new_in=None) -> None:
-        self._lock = claim_run_dir(run_dir, fresh, overwrite, TRAIN_FILES, new_in)
-        weakref.finalize(self, self._lock.release)
-        self.run_dir = self._lock.run_dir
 
     @classmethod
     def resume(cls, run_dir: str | Path, registry=None, verbose: bool = False,
@@ -195,7 +189,7 @@ class Trainer:
             raise RunDirError(f"{path}: {exc}") from None
         trainer = cls(record, config, registry, verbose=verbose, write_files=False)
         if trainer.dist.writes_files:  # the other ranks of a distributed run only read the checkpoint
-            trainer._claim(run_dir, fresh=False)
+            claim_run_dir(trainer, run_dir, fresh=False)
         checkpoint = resume_checkpoint(run_dir, from_previous)
         if checkpoint.exists():
             state = load_checkpoint(checkpoint, map_location=trainer.device)

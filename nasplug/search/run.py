@@ -15,7 +15,6 @@ import contextlib
 import copy
 import logging
 import math
-import weakref
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
@@ -153,7 +152,7 @@ class SearchRun:
         if write_files and self.dist.writes_files:  # rank 0 only in a distributed search
             # claimed before the cost parts: a latency model keeps what it measures in it
             label = f"{cfg.space}-{cfg.strategy}-seed{cfg.seed}"
-            self._claim(run_dir, fresh=True, overwrite=overwrite, new_in=(cfg.runs_root, label))
+            claim_run_dir(self, run_dir, True, overwrite, RUN_FILES, new_in=(cfg.runs_root, label))
         distributed.rank0_first(self.dist, self._build_cost_parts, self.run_dir if cache_dir is None else Path(cache_dir))
         self.benchmark = None
         if cfg.benchmark is not None:
@@ -182,12 +181,6 @@ class SearchRun:
             atomic_write_json(self.run_dir / CONFIG, self.composition.record(self.registry, self.provenance()),
                               "the configuration")
             distributed.record_world(self.run_dir, self.dist, self.rank_sampling)
-
-    def _claim(self, run_dir: Path | None, fresh: bool, overwrite: bool = False, new_in=None) -> None:
-        """Own ``run_dir`` (an exclusive lock until :meth:`release` or this object is collected)."""
-        self._lock = claim_run_dir(run_dir, fresh, overwrite, RUN_FILES, new_in)
-        weakref.finalize(self, self._lock.release)
-        self.run_dir = self._lock.run_dir
 
     def release(self) -> None:
         """Give up the run directory's lock (done when :meth:`run` returns)."""
@@ -572,7 +565,7 @@ class SearchRun:
         run = cls(config, registry=registry, callbacks=callbacks, verbose=verbose, write_files=False,
                   cache_dir=run_dir)
         if run.dist.writes_files:  # the other ranks of a distributed run only read the checkpoint
-            run._claim(run_dir, fresh=False)
+            claim_run_dir(run, run_dir, fresh=False)
         checkpoint = resume_checkpoint(run_dir, from_previous)
         if checkpoint.exists():
             run.load_checkpoint_file(checkpoint)
