@@ -222,7 +222,6 @@ class Trainer:
         bar = progress(len(self.train_loader), f"train epoch {self.epoch + 1}/{cfg.epochs}", log=logger,
                        enabled=self.verbose)
         for step, (x, y) in enumerate(self.train_loader):
-            signals.check_agreed(self.dist, self.epoch, step, self.run_dir)
             x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
             self.optimizer.zero_grad(set_to_none=True)
             with autocast(self.device, self.amp_dtype):
@@ -232,7 +231,9 @@ class Trainer:
                 if aux is not None and cfg.auxiliary_weight > 0:
                     loss = loss + cfg.auxiliary_weight * F.cross_entropy(aux, y)
             value = loss.item()
-            if not is_finite(self.dist.mean(value)):  # the ranks agree: a NaN on one shard stops all
+            # one all-reduce a step: the stop flags and the loss (the ranks agree: a NaN on one shard stops all)
+            summed_loss, = signals.check_agreed(self.dist, self.epoch, step, self.run_dir, [value])
+            if not is_finite(summed_loss):
                 raise DivergenceError("training loss", value, self.epoch, step,
                                       str(self.run_dir / CHECKPOINT) if self.run_dir is not None else None)
             if self.scaler is None:

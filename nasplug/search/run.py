@@ -228,8 +228,9 @@ class SearchRun:
         logits = self.supernet(x, selections)
         loss = F.cross_entropy(logits, y)
         loss_value = loss.item()
-        # the ranks agree (a NaN on one shard makes the mean NaN), so all skip or none does
-        if not self.finite_or_skip("training loss", self.dist.mean(loss_value)):
+        # the ranks agree (a NaN on one shard makes the mean NaN), so all skip or none does; the stop check
+        # rides in the same all-reduce
+        if not self.finite_or_skip("training loss", self.check_stop([loss_value])[0] / self.dist.world_size):
             return {}
         loss.backward()
         self.average_gradients(self.supernet.parameters())
@@ -239,6 +240,15 @@ class SearchRun:
             return {}
         self.w_optimizer.step()
         return {"train_loss": loss_value, "train_acc": accuracy(logits.detach(), y)}
+
+    def check_stop(self, values: Iterable[float] = ()) -> list[float]:
+        """Stop here if a signal reached any rank (:func:`signals.check_agreed`); ``values`` are summed over
+        the ranks in the same all-reduce, which is returned.  :meth:`sgd_step` checks with its loss; a step
+        whose weight step does not go through it is checked once the step is done (one collective a step)."""
+        self._stop_checked = self.state.global_step
+        return signals.check_agreed(self.dist, self.state.epoch, self.state.step_in_epoch, self.run_dir, values)
+
+    _stop_checked: int | None = None  # the global step whose stop check is done
 
     def finite_or_skip(self, quantity: str, value: float) -> bool:
         """True when ``value`` is finite; else stop (DivergenceError) or, with on_nonfinite="skip", count a skip."""
@@ -407,7 +417,6 @@ class SearchRun:
             if step >= self.state.steps_per_epoch:
                 break
             self.state.step_in_epoch = step
-            signals.check_agreed(self.dist, epoch, step, self.run_dir)
             for part in self._step_order():
                 if part == "weight":
                     metrics = self.optimizer.weight_step(self, *train_batch)
@@ -418,6 +427,8 @@ class SearchRun:
                     metrics = self._arch_step_checked(train_batch, valid_batch)
                 for k, v in metrics.items():
                     sums[k] = sums.get(k, 0.0) + float(v)
+            if self._stop_checked != self.state.global_step:  # no sgd_step carried the check
+                self.check_stop()
             steps += 1
             for callback in self.callbacks:
                 callback(self, "step")
