@@ -49,9 +49,8 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 
-#: cheapest first (measured seconds per step on one core, C=8 N=1 32 px, batch 64): the
-#: pool takes trials in this order so the cheap searches finish first in a short session
-STRATEGIES = ("gdas", "random", "tunas", "darts", "gibbs-mean", "gibbs", "gibbs-1st", "darts-2nd", "amended")
+#: cheapest first (measured minutes per default trial, see DEFAULT_BUDGET); the report's row order
+STRATEGIES = ("random", "gdas", "tunas", "gibbs-1st", "gibbs", "gibbs-mean", "darts", "darts-2nd", "amended")
 #: the preset a row runs: TuNAS without a latency term is its own preset (``tunas`` needs a target)
 PRESET = {"tunas": "tunas-accuracy"}
 #: whose supernet is asked to rank 200 random cells
@@ -156,11 +155,17 @@ def _run_trial(job: dict[str, Any], run_dir: Path) -> dict[str, Any]:
 
 
 def jobs_for(args, strategies, epochs_list, seeds) -> list[dict[str, Any]]:
-    """Every trial, cheapest strategy and smallest budget first."""
+    """Every trial: smallest budget first, then seed by seed, the costliest strategy first within a seed.
+
+    Seed-major order gives every strategy a finished row before any gets its
+    third seed, so a session that ends mid-run still reports all of them;
+    costliest first keeps both workers busy to the end of each seed.
+    """
     jobs = []
+    by_cost = sorted(strategies, key=lambda s: -STRATEGIES.index(s) if s in STRATEGIES else -99)
     for epochs in epochs_list:
-        for strategy in sorted(strategies, key=lambda s: STRATEGIES.index(s) if s in STRATEGIES else 99):
-            for seed in seeds:
+        for seed in seeds:
+            for strategy in by_cost:
                 run_dir = args.out / budget_label(args, epochs) / strategy / f"seed{seed}"
                 jobs.append({"run_dir": str(run_dir), "config": trial_config(args, strategy, seed, epochs),
                              "table": str(args.table), "ranking_cells": args.ranking_cells,
@@ -391,6 +396,9 @@ def parse_args(argv=None):
         from nasplug_nb201 import default_dir
 
         args.table = default_dir(REPO)
+    # absolute, since each trial's config.json keeps them: a resume from another directory must find the same files
+    args.data_root, args.table, args.out = (Path(p).expanduser().resolve() for p in (args.data_root, args.table,
+                                                                                       args.out))
     return args
 
 
@@ -404,12 +412,12 @@ def _parse_option(text: str) -> tuple[str, Any]:
         raise SystemExit(f"nb201_search: --option {field}: {value!r} is not JSON ({exc})") from exc
 
 
-#: the default budget: nb201 at C=8, N=1 on 16x16 images, 40 epochs of one pass over the 5,000-image weight half
-#: (3,120 steps of batch 64).  Measured CPU seconds per 40-epoch trial: gdas ~205 (with the 200-cell ranking),
-#: random 134; with per-step CPU ratios to gdas (tunas ~1.9, darts 2.8, each gibbs ~3.7, darts-2nd 7.6, amended
-#: ~9.5; measured on a loaded machine) 9 strategies x 3 seeds come to an estimated 2-3 h on two idle cores; on a
-#: shared machine many times that (it resumes, see the module docstring)
-DEFAULT_BUDGET = {"epochs": 40, "steps_per_epoch": 0, "batch_size": 64, "C": 8, "N": 1, "size": 16}
+#: the default budget: nb201 at C=8, N=1 on 16x16 images, 20 epochs of one pass over the 5,000-image weight half
+#: (1,560 steps of batch 64).  Measured on one idle core of this 2-core CPU (20 steps each, scaled; command in
+#: benchmarks/README.md), minutes per 20-epoch trial: random 0.9, gdas 1.5, tunas 1.9, gibbs-1st 4.5, gibbs 4.6,
+#: gibbs-mean 7.7, darts 8.9, darts-2nd 19.7, amended 20.7: 70 min per seed, 9 strategies x 3 seeds in about
+#: 105 min on two workers.  40 epochs would take 3.5 h, past a session; it is the second budget of the curve.
+DEFAULT_BUDGET = {"epochs": 20, "steps_per_epoch": 0, "batch_size": 64, "C": 8, "N": 1, "size": 16}
 #: the long budget for gdas and random (--long): several hours per search, spanning sessions by resume
 LONG_BUDGET = {"epochs": 150, "steps_per_epoch": 0, "batch_size": 64, "C": 16, "N": 2, "size": 0}
 
