@@ -248,7 +248,8 @@ def _report_search(result) -> int:
     if result.benchmark:
         print("benchmark: " + json.dumps(result.benchmark, sort_keys=True))
     print(f"run directory: {result.run_dir}")
-    print(f"retrain it with: nasplug train {result.run_dir}/genotype.json --data {result.config.data}")
+    data = registry_module.default_registry().shortest_name("dataset", result.config.data)  # qualified if shared
+    print(f"retrain it with: nasplug train {result.run_dir}/genotype.json --data {data}")
     return 0
 
 

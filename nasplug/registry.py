@@ -115,9 +115,16 @@ class Registry:
 
     def names(self, kind: str) -> list[str]:
         """Sorted names of the components of ``kind``: short where unique, qualified where two plugins share one."""
-        self._check_kind(kind)
-        return sorted(e.name if len(found) == 1 else e.qualified
-                      for found in self._entries[kind].values() for e in found)
+        return sorted(self._shortest(e) for e in self.entries(kind))
+
+    def shortest_name(self, kind: str, name: str) -> str:
+        """The shortest name that means the same component as ``name`` (short or qualified): the short name,
+        or the qualified one where another plugin registers the same short name.  What a command printed
+        for the user to copy should say."""
+        return self._shortest(self.entry(kind, name))
+
+    def _shortest(self, entry: Entry) -> str:
+        return entry.qualified if self.is_ambiguous(entry.kind, entry.name) else entry.name
 
     def entries(self, kind: str) -> list[Entry]:
         """Every component of ``kind``, ambiguous short names included."""
@@ -135,7 +142,7 @@ class Registry:
             return found[0]
         if found:
             raise AmbiguousComponentError(KINDS[kind][1], name, [e.plugin for e in found])
-        known = {e.name if not self.is_ambiguous(kind, e.name) else e.qualified: e.plugin for e in self.entries(kind)}
+        known = {self._shortest(e): e.plugin for e in self.entries(kind)}
         raise UnknownComponentError(KINDS[kind][1], name, known, self._unknown_hints(kind, distribution, short))
 
     def knows(self, kind: str, name: str) -> bool:

@@ -15,11 +15,15 @@ one raised mid-run is the same writer, not a rival one.
 from __future__ import annotations
 
 import errno
+import functools
 import os
+import shutil
 import threading
+import weakref
 from pathlib import Path
 
 from nasplug.errors import RunDirError
+from nasplug.rundir import new_run_dir
 
 LOCK = ".lock"
 
@@ -43,6 +47,7 @@ class RunLock:
         self.path = self.run_dir / LOCK
         self._key: str | None = None
         self.read_only_ok = False
+        self.created: list[Path] = []  # the directories the claim made, outermost first (see abandon)
 
     def acquire(self) -> "RunLock":
         import fcntl
@@ -89,6 +94,25 @@ class RunLock:
                 os.close(entry[0])  # closing the descriptor drops the flock
             self._key = None
 
+    def abandon(self) -> None:
+        """Release, and remove the directories the claim created: a run refused before it started leaves
+        nothing behind.  A directory that existed before is left as it is; a parent the claim created goes
+        only when empty; nothing goes while another owner in this process still holds the lock."""
+        with _guard:
+            entry = _held.get(self._key) if self._key is not None else None
+            if entry is not None and entry[1] == 1 and self.created:
+                # everything in a directory this claim made was written by this run; removed while locked
+                shutil.rmtree(self.created[-1], ignore_errors=True)
+            else:
+                self.created = []
+        self.release()
+        for path in reversed(self.created[:-1]):
+            try:
+                path.rmdir()
+            except OSError:
+                break  # not empty (or gone): someone else uses it
+        self.created = []
+
     def __enter__(self) -> "RunLock":
         return self.acquire()
 
@@ -108,21 +132,65 @@ def remove_stale_temp_files(run_dir: str | Path) -> list[Path]:
     return removed
 
 
-def claim_run_dir(run_dir: str | Path, fresh: bool, overwrite: bool = False,
-                  run_files: tuple[str, ...] = ()) -> RunLock:
+def _make_dirs(path: Path) -> list[Path]:
+    """Create ``path`` and its missing parents; the ones this call made, outermost first."""
+    missing = []
+    for folder in (path, *path.parents):
+        if folder.exists():
+            break
+        missing.append(folder)
+    made = []
+    for folder in reversed(missing):
+        try:
+            folder.mkdir()
+            made.append(folder)
+        except FileExistsError:
+            pass  # made by someone else meanwhile: not this run's to remove
+        except OSError as exc:
+            raise RunDirError(f"could not create the run directory {path}: {exc.strerror or exc}") from exc
+    if not path.is_dir():
+        raise RunDirError(f"could not create the run directory {path}: it exists and is not a directory")
+    return made
+
+
+def claim_run_dir(owner, run_dir: str | Path | None, fresh: bool, overwrite: bool = False,
+                  run_files: tuple[str, ...] = (), new_in: tuple[str | Path, str] | None = None) -> RunLock:
+    """Make ``owner`` (a search or a retraining) the one writer of ``run_dir``.
+
+    The owner gets the directory as ``owner.run_dir`` and the lock as
+    ``owner._lock``, held until released or until the owner is collected;
+    an owner whose ``__init__`` is decorated with :func:`abandons_claim_on_error`
+    leaves nothing behind when it fails after the claim.  See :func:`_claim`
+    for the arguments.
+    """
+    lock = _claim(run_dir, fresh, overwrite, run_files, new_in)
+    owner._lock, owner.run_dir = lock, lock.run_dir
+    weakref.finalize(owner, lock.release)
+    return lock
+
+
+def _claim(run_dir: str | Path | None, fresh: bool, overwrite: bool, run_files: tuple[str, ...],
+           new_in: tuple[str | Path, str] | None) -> RunLock:
     """Create, lock and tidy ``run_dir`` for a writer; the returned lock is held until released.
 
     ``fresh`` is a new run: a directory that already holds one (``config.json``)
     is refused unless ``overwrite``, which deletes ``run_files`` first, so an
     earlier run is never lost by a typo.  A resumed run (``fresh`` false) may
     find the directory read-only, when it only has to report a finished run.
+    Without ``run_dir``, a new directory ``ROOT/<time>-LABEL`` is made, ``new_in``
+    giving ``(ROOT, LABEL)``.  The lock remembers the directories it made
+    (:meth:`RunLock.abandon` removes them if the run is refused).
     """
-    run_dir = Path(run_dir)
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise RunDirError(f"could not create the run directory {run_dir}: {exc.strerror or exc}") from exc
+    if run_dir is None:
+        root, label = new_in
+        made = _make_dirs(Path(root))
+        run_dir = new_run_dir(root, label)
+        made.append(run_dir)
+    else:
+        run_dir = Path(run_dir)
+        made = _make_dirs(run_dir)
     lock = RunLock(run_dir)
+    lock.created = made
     lock.read_only_ok = not fresh
     lock.acquire()
     try:
@@ -140,6 +208,24 @@ def claim_run_dir(run_dir: str | Path, fresh: bool, overwrite: bool = False,
                     raise RunDirError(f"could not remove {run_dir / name} to overwrite the run: "
                                       f"{exc.strerror or exc}") from exc
     except BaseException:
-        lock.release()
+        lock.abandon()
         raise
     return lock
+
+
+def abandons_claim_on_error(init):
+    """Decorate the ``__init__`` of a run directory's owner (it keeps its lock as ``self._lock``): when
+    construction fails after the claim (a value refused late), the claim is abandoned, so the refused
+    run leaves no empty directory behind (see :meth:`RunLock.abandon`)."""
+
+    @functools.wraps(init)
+    def wrapped(self, *args, **kwargs):
+        try:
+            init(self, *args, **kwargs)
+        except BaseException:
+            lock = vars(self).get("_lock")
+            if isinstance(lock, RunLock):
+                lock.abandon()
+            raise
+
+    return wrapped

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
+from typing import Sequence
 
 _requested: int | None = None
 
@@ -52,21 +53,26 @@ def check(epoch: int, step: int, run_dir=None) -> None:
         raise Stopped(_requested, epoch, step, run_dir)
 
 
-def check_agreed(dist, epoch: int, step: int, run_dir=None) -> None:
+def check_agreed(dist, epoch: int, step: int, run_dir=None, values: Sequence[float] = ()) -> list[float]:
     """:func:`check` for every rank of a distributed run at once (``dist``: a ``DistContext``).
 
     A signal may reach one rank only, or the ranks at different steps; the
     ranks all-reduce the flag (as they agree on a non-finite loss), so all of
     them stop at the same boundary instead of one waiting in a collective of
-    the next step for a rank that has left.
+    the next step for a rank that has left.  ``values`` (a step's loss, whose
+    mean the ranks agree on too) ride in the same all-reduce, so a step needs
+    one collective for both; their sums over the ranks are returned.
     """
     signum = _requested
+    sums = [float(v) for v in values]
     if dist.active:
-        seen = dist.sum([float(signum == s) for s in NAMES])
+        reduced = dist.sum([float(signum == s) for s in NAMES] + sums)
+        seen, sums = reduced[:len(NAMES)], reduced[len(NAMES):]
         if signum is None:
             signum = next((s for s, count in zip(NAMES, seen) if count), None)
     if signum is not None:
         raise Stopped(signum, epoch, step, run_dir)
+    return sums
 
 
 @contextlib.contextmanager

@@ -6,7 +6,6 @@ import json
 import logging
 import math
 import time
-import weakref
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
@@ -26,8 +25,8 @@ from nasplug.memory import check_fits
 from nasplug.metrics import count_macs, count_parameters
 from nasplug.progress import progress
 from nasplug.rundir import (CHECKPOINT, CONFIG, GENOTYPE, METRICS, PREVIOUS_CHECKPOINT, RESULT, append_jsonl,
-                            atomic_write_json, json_text, new_run_dir, read_json, sync_jsonl, write_json_if_changed)
-from nasplug.runlock import claim_run_dir
+                            atomic_write_json, json_text, read_json, sync_jsonl, write_json_if_changed)
+from nasplug.runlock import abandons_claim_on_error, claim_run_dir
 from nasplug.speedups import autocast, autocast_dtype, compiled, grad_scaler, loader_options
 
 #: files a retraining run writes; ``overwrite`` removes them first
@@ -101,6 +100,7 @@ def evaluate(model: torch.nn.Module, loader: DataLoader, device: torch.device,
 class Trainer:
     """Trains a child network with SGD + cosine annealing (the DARTS evaluation recipe)."""
 
+    @abandons_claim_on_error
     def __init__(self, record: Mapping[str, Any], config: TrainConfig, registry=None,
                  run_dir: str | Path | None = None, verbose: bool = False, write_files: bool = True,
                  overwrite: bool = False, callbacks: Iterable[Callable[["Trainer", str], None]] = ()):
@@ -158,7 +158,7 @@ class Trainer:
         self._metrics_rows = 0
         if write_files and self.dist.writes_files:  # rank 0 only in a distributed retraining
             label = f"train-{record['space']}-seed{cfg.seed}"
-            self._claim(Path(run_dir) if run_dir is not None else new_run_dir(cfg.runs_root, label), True, overwrite)
+            claim_run_dir(self, run_dir, True, overwrite, TRAIN_FILES, new_in=(cfg.runs_root, label))
             atomic_write_json(self.run_dir / CONFIG, self.config_record(), "the configuration")
             distributed.record_world(self.run_dir, self.dist, "shared")
 
@@ -171,11 +171,6 @@ class Trainer:
         from nasplug.provenance import provenance
 
         return provenance(self.registry, self.config.device)
-
-    def _claim(self, run_dir: Path, fresh: bool, overwrite: bool = False) -> None:
-        self._lock = claim_run_dir(run_dir, fresh, overwrite, TRAIN_FILES)
-        weakref.finalize(self, self._lock.release)
-        self.run_dir = run_dir
 
     @classmethod
     def resume(cls, run_dir: str | Path, registry=None, verbose: bool = False,
@@ -194,7 +189,7 @@ class Trainer:
             raise RunDirError(f"{path}: {exc}") from None
         trainer = cls(record, config, registry, verbose=verbose, write_files=False)
         if trainer.dist.writes_files:  # the other ranks of a distributed run only read the checkpoint
-            trainer._claim(run_dir, fresh=False)
+            claim_run_dir(trainer, run_dir, fresh=False)
         checkpoint = resume_checkpoint(run_dir, from_previous)
         if checkpoint.exists():
             state = load_checkpoint(checkpoint, map_location=trainer.device)
@@ -227,7 +222,6 @@ class Trainer:
         bar = progress(len(self.train_loader), f"train epoch {self.epoch + 1}/{cfg.epochs}", log=logger,
                        enabled=self.verbose)
         for step, (x, y) in enumerate(self.train_loader):
-            signals.check_agreed(self.dist, self.epoch, step, self.run_dir)
             x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
             self.optimizer.zero_grad(set_to_none=True)
             with autocast(self.device, self.amp_dtype):
@@ -237,7 +231,9 @@ class Trainer:
                 if aux is not None and cfg.auxiliary_weight > 0:
                     loss = loss + cfg.auxiliary_weight * F.cross_entropy(aux, y)
             value = loss.item()
-            if not is_finite(self.dist.mean(value)):  # the ranks agree: a NaN on one shard stops all
+            # one all-reduce a step: the stop flags and the loss (the ranks agree: a NaN on one shard stops all)
+            summed_loss, = signals.check_agreed(self.dist, self.epoch, step, self.run_dir, [value])
+            if not is_finite(summed_loss):
                 raise DivergenceError("training loss", value, self.epoch, step,
                                       str(self.run_dir / CHECKPOINT) if self.run_dir is not None else None)
             if self.scaler is None:

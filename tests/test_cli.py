@@ -26,6 +26,20 @@ def test_plugins_lists_kernel_components_as_text_and_json(capsys):
     assert isinstance(data["errors"], list)
 
 
+def test_the_retrain_hint_is_the_same_after_a_search_and_after_a_resume(tmp_path, capsys):
+    """After ``nasplug resume`` the hint said ``--data nasplug:digits``, the qualified name config.json keeps."""
+    run_dir = tmp_path / "run"
+
+    def hint():
+        return [line for line in capsys.readouterr().out.splitlines() if line.startswith("retrain it with:")]
+
+    assert main(["search", *SMALL, "--strategy", "random", "--data", "digits", "--epochs", "1",
+                 "--run-dir", str(run_dir)]) == 0
+    fresh = hint()
+    assert main(["resume", str(run_dir), "--quiet"]) == 0
+    assert hint() == fresh == [f"retrain it with: nasplug train {run_dir}/genotype.json --data digits"]
+
+
 def test_search_train_show(tmp_path, capsys):
     run_dir = tmp_path / "run"
     assert main(["search", *SMALL, "--strategy", "random", "--data", "digits", "--epochs", "2",

@@ -127,6 +127,15 @@ def test_qualified_names_work_in_a_search_config(fake_distribution, tmp_path):
         SearchRun(merged_config({"strategy": "random", "sampler": "uniform", **TINY}, reg), reg, write_files=False)
 
 
+def test_the_shortest_name_is_the_short_one_unless_another_plugin_shares_it(fake_distribution):
+    assert Registry(load_plugins(entry_points=False)).shortest_name("dataset", "nasplug:digits") == "digits"
+    fake_distribution("nasplug-clash", "nasplug_clash_mod", CLASHING_GUMBEL.replace("gumbel", "uniform"))
+    reg = Registry(load_plugins())
+    assert reg.shortest_name("sampler", "nasplug:uniform") == "nasplug:uniform"
+    assert reg.shortest_name("sampler", "nasplug_clash:uniform") == "nasplug-clash:uniform"
+    assert reg.shortest_name("dataset", "nasplug:digits") == reg.shortest_name("dataset", "digits") == "digits"
+
+
 @settings(max_examples=40, deadline=None)
 @given(st.data())
 def test_every_component_resolves_by_its_qualified_name_however_the_distribution_is_spelled(data):

@@ -72,3 +72,36 @@ def test_stale_temp_files_are_removed_on_resume(tmp_path):
     assert main(["resume", str(run_dir), "--quiet"]) == 0
     assert not any(path.exists() for path in stale)
     assert not [p for p in os.listdir(run_dir) if p.endswith(".tmp")]
+
+
+def test_a_value_refused_after_the_claim_leaves_no_directory_it_created(tmp_path, capsys):
+    # the batch size is checked against the search split only once the data is loaded, after the claim
+    refused = ["search", *TINY_ARGS, "--epochs", "1", "--batch-size", "100000", "--quiet"]
+    assert main(refused + ["--run-dir", str(tmp_path / "new" / "run")]) == 2
+    assert main(refused + ["--runs-root", str(tmp_path / "runs")]) == 2
+    assert "batch size 100000 exceeds" in capsys.readouterr().err
+    assert os.listdir(tmp_path) == []  # neither the run directories nor the parents made for them
+    # a directory that existed before stays, with the user's files in it
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    (tmp_path / "empty").mkdir()
+    assert main(refused + ["--run-dir", str(tmp_path / "mine")]) == 2
+    assert main(refused + ["--run-dir", str(tmp_path / "empty")]) == 2
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me" and (tmp_path / "empty").is_dir()
+
+
+def test_a_retraining_refused_after_the_claim_leaves_no_directory_either(tmp_path, monkeypatch):
+    from nasplug import distributed
+    from nasplug.config import TrainConfig
+    from nasplug.train import Trainer
+
+    record = {"space": "nb201", "space_options": {"C": 4, "N": 1},
+              "genotype": "|nor_conv_3x3~0|+|skip_connect~0|nor_conv_1x1~1|+|skip_connect~0|none~1|avg_pool_3x3~2|"}
+
+    def refuse(*args):
+        raise RunDirError("no space left on device")
+
+    monkeypatch.setattr(distributed, "record_world", refuse)  # the last step after the claim
+    with pytest.raises(RunDirError, match="no space left"):
+        Trainer(record, TrainConfig(data="digits", epochs=1, runs_root=str(tmp_path / "runs")))
+    assert not (tmp_path / "runs").exists()

@@ -4,8 +4,11 @@
 import json
 import signal
 
+import pytest
+
 from nasplug.checkpoint import load_checkpoint
 from nasplug.cli import main
+from nasplug.distributed import DistContext
 from nasplug.search.run import SearchRun, merged_config
 
 from rundir_helpers import TINY, TINY_ARGS, start_cli, wait_for_lines
@@ -53,3 +56,65 @@ def test_sigint_stops_with_message_and_130(tmp_path):
     assert code == 130 and "Traceback" not in err, err
     assert "stopped at epoch" in err and f"; nasplug resume {run_dir} continues" in err
     assert load_checkpoint(run_dir / "checkpoint.pt")["epoch"] < EPOCHS
+
+
+class _OneRankWorld(DistContext):
+    """A one-process world that takes the distributed code paths and counts the small all-reduces
+    (``sum``: stop flags, losses); as the only rank, every collective is the identity."""
+
+    active = True
+
+    def __init__(self):
+        super().__init__(world_size=1, backend="gloo")
+        self.sums = 0
+
+    def sum(self, values):
+        self.sums += 1
+        return super().sum(values)
+
+    def _collective(self, fn, *args, **kwargs):
+        if fn.__name__ == "all_gather_object":
+            args[0][0] = args[1]
+
+
+@pytest.mark.parametrize("strategy", ["random", "gibbs"])
+def test_a_distributed_step_agrees_on_its_stop_and_its_loss_in_one_all_reduce(strategy):
+    """The stop flags and the training loss shared one step's only small all-reduce (they were two);
+    gibbs's weight step is its own (no sgd_step), so the stop is checked when the step is done."""
+    config = {**TINY, "strategy": strategy, "epochs": 1, "steps_per_epoch": 3}
+    if strategy == "gibbs":
+        pytest.importorskip("nasplug_gibbs")
+        config["optimizer_options"] = {}
+    run = SearchRun(merged_config(config), write_files=False)
+    run.dist = world = _OneRankWorld()
+    per_step = []
+    run.callbacks.append(lambda run, event: per_step.append(world.sums) if event == "step" else None)
+    run.run_epoch()
+    assert [b - a for a, b in zip([0] + per_step, per_step)] == [1, 1, 1]
+
+
+def test_a_distributed_retraining_step_agrees_on_its_stop_and_its_loss_in_one_all_reduce():
+    from nasplug.config import TrainConfig
+    from nasplug.train import Trainer
+
+    record = {"space": "nb201", "space_options": {"C": 4, "N": 1},
+              "genotype": "|nor_conv_3x3~0|+|skip_connect~0|nor_conv_1x1~1|+|skip_connect~0|none~1|avg_pool_3x3~2|"}
+    trainer = Trainer(record, TrainConfig(epochs=1, batch_size=32, data_options={"limit_train": 96}),
+                      write_files=False)
+    trainer.dist = world = _OneRankWorld()
+    loader, at_batch = trainer.train_loader, []
+
+    class Counting:  # the loader, noting the all-reduces so far as each batch is taken
+        generator = loader.generator
+
+        def __len__(self):
+            return len(loader)
+
+        def __iter__(self):
+            for batch in loader:
+                at_batch.append(world.sums)
+                yield batch
+
+    trainer.train_loader = Counting()
+    trainer._epoch()
+    assert [b - a for a, b in zip(at_batch, at_batch[1:])] == [1, 1]

@@ -15,7 +15,6 @@ import contextlib
 import copy
 import logging
 import math
-import weakref
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
@@ -37,9 +36,9 @@ from nasplug.checkpoint import load_checkpoint, resume_checkpoint, save_checkpoi
 from nasplug.divergence import DivergenceError, first_nonfinite_tensor, gradient_norm, is_finite
 from nasplug.progress import progress
 from nasplug.rundir import (CHECKPOINT, CONFIG, GENOTYPE, METRICS, PREVIOUS_CHECKPOINT, RESULT, append_jsonl,
-                            atomic_write_json, json_text, new_run_dir, not_a_run_dir, read_json, read_jsonl,
+                            atomic_write_json, json_text, not_a_run_dir, read_json, read_jsonl,
                             sync_jsonl, write_json_if_changed)
-from nasplug.runlock import claim_run_dir
+from nasplug.runlock import abandons_claim_on_error, claim_run_dir
 from nasplug.provenance import provenance
 from nasplug.search.compose import check_versions, compose, split_record, strategy_spec
 from nasplug.spaces.base import Genotype, SearchSpace
@@ -111,6 +110,7 @@ def merged_config(user: Mapping[str, Any], registry=None) -> SearchConfig:
 class SearchRun:
     """Owns every part of one search; strategies reach the parts through it."""
 
+    @abandons_claim_on_error
     def __init__(self, config: SearchConfig, registry=None, run_dir: str | Path | None = None,
                  callbacks: Iterable[Callback] = (), verbose: bool = False, write_files: bool = True,
                  overwrite: bool = False, cache_dir: str | Path | None = None):
@@ -152,8 +152,7 @@ class SearchRun:
         if write_files and self.dist.writes_files:  # rank 0 only in a distributed search
             # claimed before the cost parts: a latency model keeps what it measures in it
             label = f"{cfg.space}-{cfg.strategy}-seed{cfg.seed}"
-            self._claim(Path(run_dir) if run_dir is not None else new_run_dir(cfg.runs_root, label),
-                        fresh=True, overwrite=overwrite)
+            claim_run_dir(self, run_dir, True, overwrite, RUN_FILES, new_in=(cfg.runs_root, label))
         distributed.rank0_first(self.dist, self._build_cost_parts, self.run_dir if cache_dir is None else Path(cache_dir))
         self.benchmark = None
         if cfg.benchmark is not None:
@@ -182,12 +181,6 @@ class SearchRun:
             atomic_write_json(self.run_dir / CONFIG, self.composition.record(self.registry, self.provenance()),
                               "the configuration")
             distributed.record_world(self.run_dir, self.dist, self.rank_sampling)
-
-    def _claim(self, run_dir: Path, fresh: bool, overwrite: bool = False) -> None:
-        """Own ``run_dir`` (an exclusive lock until :meth:`release` or this object is collected)."""
-        self._lock = claim_run_dir(run_dir, fresh, overwrite, RUN_FILES)
-        weakref.finalize(self, self._lock.release)
-        self.run_dir = run_dir
 
     def release(self) -> None:
         """Give up the run directory's lock (done when :meth:`run` returns)."""
@@ -235,8 +228,9 @@ class SearchRun:
         logits = self.supernet(x, selections)
         loss = F.cross_entropy(logits, y)
         loss_value = loss.item()
-        # the ranks agree (a NaN on one shard makes the mean NaN), so all skip or none does
-        if not self.finite_or_skip("training loss", self.dist.mean(loss_value)):
+        # the ranks agree (a NaN on one shard makes the mean NaN), so all skip or none does; the stop check
+        # rides in the same all-reduce
+        if not self.finite_or_skip("training loss", self.check_stop([loss_value])[0] / self.dist.world_size):
             return {}
         loss.backward()
         self.average_gradients(self.supernet.parameters())
@@ -246,6 +240,15 @@ class SearchRun:
             return {}
         self.w_optimizer.step()
         return {"train_loss": loss_value, "train_acc": accuracy(logits.detach(), y)}
+
+    def check_stop(self, values: Iterable[float] = ()) -> list[float]:
+        """Stop here if a signal reached any rank (:func:`signals.check_agreed`); ``values`` are summed over
+        the ranks in the same all-reduce, which is returned.  :meth:`sgd_step` checks with its loss; a step
+        whose weight step does not go through it is checked once the step is done (one collective a step)."""
+        self._stop_checked = self.state.global_step
+        return signals.check_agreed(self.dist, self.state.epoch, self.state.step_in_epoch, self.run_dir, values)
+
+    _stop_checked: int | None = None  # the global step whose stop check is done
 
     def finite_or_skip(self, quantity: str, value: float) -> bool:
         """True when ``value`` is finite; else stop (DivergenceError) or, with on_nonfinite="skip", count a skip."""
@@ -414,7 +417,6 @@ class SearchRun:
             if step >= self.state.steps_per_epoch:
                 break
             self.state.step_in_epoch = step
-            signals.check_agreed(self.dist, epoch, step, self.run_dir)
             for part in self._step_order():
                 if part == "weight":
                     metrics = self.optimizer.weight_step(self, *train_batch)
@@ -425,6 +427,8 @@ class SearchRun:
                     metrics = self._arch_step_checked(train_batch, valid_batch)
                 for k, v in metrics.items():
                     sums[k] = sums.get(k, 0.0) + float(v)
+            if self._stop_checked != self.state.global_step:  # no sgd_step carried the check
+                self.check_stop()
             steps += 1
             for callback in self.callbacks:
                 callback(self, "step")
@@ -572,7 +576,7 @@ class SearchRun:
         run = cls(config, registry=registry, callbacks=callbacks, verbose=verbose, write_files=False,
                   cache_dir=run_dir)
         if run.dist.writes_files:  # the other ranks of a distributed run only read the checkpoint
-            run._claim(run_dir, fresh=False)
+            claim_run_dir(run, run_dir, fresh=False)
         checkpoint = resume_checkpoint(run_dir, from_previous)
         if checkpoint.exists():
             run.load_checkpoint_file(checkpoint)
