@@ -127,6 +127,10 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
     if args.worker:
         worker(args)
+        from nasplug import distributed
+
+        if distributed.launched():
+            distributed.finish()  # a launched rank leaves here (gloo's teardown can abort a plain return)
         return {}
     load_before = os.getloadavg()
     result = {"nproc": args.nproc, "steps": args.steps}

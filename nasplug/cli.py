@@ -366,6 +366,20 @@ def _say_error(exc: NasplugError) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The ``nasplug`` command; its exit status.
+
+    A rank started by torch's launcher does not return: it leaves through
+    :func:`nasplug.distributed.exit_process` once its output is flushed.
+    """
+    from nasplug import distributed
+
+    status = _run_command(argv)
+    if distributed.launched():
+        distributed.exit_process(status)
+    return status
+
+
+def _run_command(argv: Sequence[str] | None) -> int:
     from nasplug.signals import Stopped, stop_on_signals
 
     argv = list(sys.argv[1:] if argv is None else argv)

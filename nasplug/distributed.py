@@ -28,8 +28,10 @@ single-process search runs exactly the code it always ran.
 from __future__ import annotations
 
 import datetime
+import logging
 import os
 import signal
+import sys
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
@@ -239,6 +241,33 @@ def shutdown(finished: bool = False) -> None:
                 pass
         dist.destroy_process_group()
     _CONTEXT = None
+
+
+def finish(status: int = 0) -> None:
+    """The last line of your own script under ``torchrun``: every rank waits for the others, leaves the process
+    group and exits with ``status`` (see :func:`exit_process` for why a plain return can end in SIGABRT)."""
+    shutdown(finished=True)
+    exit_process(status)
+
+
+def exit_process(status: int) -> None:
+    """End a launched rank with ``status`` once its output is flushed, skipping the interpreter's teardown.
+
+    After :func:`shutdown`, torch's C++ side can still hold a gloo or store
+    thread that the interpreter's finalization then destroys while it is
+    joinable: ``std::terminate`` ("terminate called without an active
+    exception"), SIGABRT, and a launcher that reports a finished search as
+    failed.  Nothing of the run is left to write by then (the run's files are
+    atomic and closed), so the rank flushes its streams and log handlers and
+    leaves with ``os._exit``, as the launcher's other workers would see it.
+    """
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # closed or a broken pipe: nothing more can be said there
+            pass
+    os._exit(status)
 
 
 class ShardedBatchSampler(Sampler[list[int]]):
