@@ -371,9 +371,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     A rank started by torch's launcher does not return: it leaves through
     :func:`nasplug.distributed.exit_process` once its output is flushed.
     """
-    from nasplug import distributed
-
     status = _run_command(argv)
+    from nasplug import distributed  # not before: parsing and --help must not import torch
+
     if distributed.launched():
         distributed.exit_process(status)
     return status
