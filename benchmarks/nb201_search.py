@@ -321,15 +321,21 @@ def save_curves(summary: dict[str, Any], table_mean: float, path: Path, label: s
     except ImportError:
         print("matplotlib is not installed: no PNG (pip install matplotlib)", file=sys.stderr)
         return None
-    rows = {s: r for s, r in summary.items() if r.get("curves")}
+    rows = {s: r for s, r in summary.items() if r.get("curves") or r.get("per_seed")}
     if not rows:
         return None
+    last_epoch = max((len(c) for r in rows.values() for c in (r.get("curves") or {}).values()), default=1)
     cols = 3
     fig, axes = plt.subplots(math.ceil(len(rows) / cols), cols, figsize=(4 * cols, 3 * math.ceil(len(rows) / cols)),
                              squeeze=False, sharey=True)
     for ax, (strategy, row) in zip(axes.flat, rows.items()):
-        for seed, curve in row["curves"].items():
-            ax.plot(range(1, len(curve) + 1), curve, marker=".", label=f"seed {seed}")
+        for seed, curve in (row.get("curves") or {}).items():
+            if any(v is not None and not math.isnan(v) for v in curve):
+                ax.plot(range(1, len(curve) + 1), curve, marker=".", label=f"seed {seed}")
+            elif seed in row.get("per_seed", {}):  # random (RSPS) picks its cell once, at the end
+                ax.plot([last_epoch], [row["per_seed"][seed]["cifar10"]], marker="o", linestyle="none",
+                        label=f"seed {seed} (final pick)")
+        ax.set_xlim(0.5, last_epoch + 0.5)
         ax.axhline(table_mean, color="grey", linestyle="--", linewidth=1, label="table mean")
         ax.set_title(f"{strategy}: final {row['mean']:.1f} +/- {row['std']:.1f}")
         ax.set_xlabel("epoch")
