@@ -131,6 +131,7 @@ def _run_trial(job: dict[str, Any], run_dir: Path) -> dict[str, Any]:
     if status == "new":
         run = SearchRun(merged_config(job["config"]), run_dir=run_dir)
     else:
+        check_same_strategy(run_dir, job["config"]["strategy"])
         run = SearchRun.resume(run_dir)
     first_epoch = run.state.epoch
     run.run()
@@ -153,6 +154,21 @@ def _run_trial(job: dict[str, Any], run_dir: Path) -> dict[str, Any]:
         atomic_write_json(ranking_path, ranking)
     return {"run_dir": str(run_dir), "status": "resumed" if status == "partial" else "ran",
             "seconds": time.time() - started}
+
+
+def check_same_strategy(run_dir: Path, wanted: str) -> None:
+    """Refuse to resume a trial that an earlier version of its row started with another preset.
+
+    A resume runs the stored config, so after a row changes its preset (as
+    ``tunas`` became ``tunas-accuracy``) an old partial trial would go on as
+    the old preset, or fail with that preset's error; say which instead.
+    """
+    from nasplug.rundir import CONFIG, read_json
+
+    stored = str(read_json(run_dir / CONFIG, "the trial's search configuration").get("strategy", ""))
+    if stored.split(":")[-1] != wanted.split(":")[-1]:
+        raise RuntimeError(f"{run_dir} holds a partial search of strategy {stored!r}, but this row runs {wanted!r}: "
+                           "remove the directory to start the trial afresh")
 
 
 def jobs_for(args, strategies, epochs_list, seeds) -> list[dict[str, Any]]:

@@ -65,7 +65,7 @@ def test_a_killed_trial_resumes_to_the_uninterrupted_answer_and_a_finished_one_i
 def test_summary_counts_only_finished_trials_and_a_broken_trial_reports_its_error(tmp_path):
     args = tiny_args(tmp_path, "gdas,random")
     jobs = bench.jobs_for(args, ["random", "gdas"], [2], [0])
-    assert [j["config"]["strategy"] for j in jobs] == ["gdas", "random"]  # cheapest first
+    assert [j["config"]["strategy"] for j in jobs] == ["gdas", "random"]  # costliest first within a seed
     broken = dict(jobs[1], config=dict(jobs[1]["config"], strategy="no-such-strategy"))
     outcome = bench.run_trial(broken)
     assert "no-such-strategy" in outcome["error"] and (Path(broken["run_dir"]) / "error.txt").exists()
@@ -73,3 +73,18 @@ def test_summary_counts_only_finished_trials_and_a_broken_trial_reports_its_erro
     summary = bench.summarize(args, ["gdas", "random"], 2, [0])
     assert summary["gdas"]["seeds"] == 1 and not math.isnan(summary["gdas"]["mean"])
     assert summary["random"]["seeds"] == 0 and summary["random"]["unfinished"] == [0]
+
+
+def test_a_partial_trial_of_another_preset_is_refused_by_name(tmp_path):
+    from nasplug.search.run import SearchRun, merged_config
+
+    [job] = bench.jobs_for(tiny_args(tmp_path), ["gdas"], [2], [0])
+    started = SearchRun(merged_config(job["config"]), run_dir=Path(job["run_dir"]))
+    started.run_epoch()
+    started.save()
+    del started  # its lock goes with it
+    renamed = dict(job, config=dict(job["config"], strategy="random"))  # the row's preset changed since
+    outcome = bench.run_trial(renamed)
+    assert "'nasplug-gdas:gdas'" in outcome["error"] and "'random'" in outcome["error"]
+    assert bench.trial_status(Path(job["run_dir"])) == "partial"  # nothing was resumed or overwritten
+    assert bench.run_trial(job)["status"] == "resumed"
