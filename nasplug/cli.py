@@ -360,7 +360,8 @@ def _say_error(exc: NasplugError) -> int:
     from nasplug.divergence import DivergenceError
 
     # every rank meets the same configuration error and divergence (the ranks agree on it): rank 0 says it
-    if distributed.launched_rank() == 0 or not isinstance(exc, (ConfigError, DivergenceError)):
+    if distributed.launched_rank() == 0 or not isinstance(exc, (ConfigError, DivergenceError,
+                                                                distributed.SaidByRankZero)):
         print(f"nasplug: error: {exc}", file=sys.stderr)
     return 2
 

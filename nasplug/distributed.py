@@ -485,6 +485,34 @@ def setup_search(run) -> str:
     return sampling
 
 
+class SaidByRankZero(NasplugError):
+    """The error rank 0 met in a step only it takes; the other ranks stop with it and leave the saying to rank 0."""
+
+
+def rank0_only(dist: DistContext, action):
+    """``action()`` on rank 0 alone (claiming the run directory), with its refusal shared by every rank.
+
+    Without it, rank 0 refuses (another process holds the run directory) and
+    leaves, and each other rank, waiting in the next collective, reports a
+    failed collective beside rank 0's one clear line.  Rank 0 raises its own
+    error; the others raise :class:`SaidByRankZero` with the same text.
+    """
+    if not dist.active:
+        return action()
+    result, error = None, None
+    if dist.writes_files:
+        try:
+            result = action()
+        except NasplugError as exc:
+            error = exc
+    message = dist.broadcast_object(None if error is None else str(error))
+    if error is not None:
+        raise error
+    if message is not None:
+        raise SaidByRankZero(message)
+    return result
+
+
 def rank0_first(dist: DistContext, build, cache_dir):
     """``build(cache_dir)`` on rank 0, then on the other ranks with rank 0's cache folder.
 

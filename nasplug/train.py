@@ -156,9 +156,11 @@ class Trainer:
         self.run_dir = None
         self._lock = None
         self._metrics_rows = 0
-        if write_files and self.dist.writes_files:  # rank 0 only in a distributed retraining
+        if write_files:  # rank 0 only in a distributed retraining
             label = f"train-{record['space']}-seed{cfg.seed}"
-            claim_run_dir(self, run_dir, True, overwrite, TRAIN_FILES, new_in=(cfg.runs_root, label))
+            distributed.rank0_only(self.dist, lambda: claim_run_dir(self, run_dir, True, overwrite, TRAIN_FILES,
+                                                                    new_in=(cfg.runs_root, label)))
+        if write_files and self.dist.writes_files:
             atomic_write_json(self.run_dir / CONFIG, self.config_record(), "the configuration")
             distributed.record_world(self.run_dir, self.dist, "shared")
 
@@ -188,8 +190,8 @@ class Trainer:
         except NasplugError as exc:
             raise RunDirError(f"{path}: {exc}") from None
         trainer = cls(record, config, registry, verbose=verbose, write_files=False)
-        if trainer.dist.writes_files:  # the other ranks of a distributed run only read the checkpoint
-            claim_run_dir(trainer, run_dir, fresh=False)
+        # the other ranks of a distributed run only read the checkpoint
+        distributed.rank0_only(trainer.dist, lambda: claim_run_dir(trainer, run_dir, fresh=False))
         checkpoint = resume_checkpoint(run_dir, from_previous)
         if checkpoint.exists():
             state = load_checkpoint(checkpoint, map_location=trainer.device)

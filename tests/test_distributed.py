@@ -276,6 +276,20 @@ def test_a_strategy_that_refuses_distributed_says_so_once(tmp_path):
     assert len(messages) == 1 and "cannot run distributed" in messages[0], proc.stderr
 
 
+def test_a_run_directory_another_process_holds_is_refused_in_one_line(tmp_path):
+    from nasplug.runlock import RunLock
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    with RunLock(run_dir):  # as a search running in another process holds it
+        proc = nasplug("search", "--nproc", "2", *TINY, "--strategy", "gdas", "--epochs", "1",
+                       "--run-dir", str(run_dir), cwd=tmp_path, check=False)
+    assert proc.returncode == 2
+    messages = [line for line in proc.stderr.splitlines() if line.startswith("nasplug:")]
+    assert len(messages) == 1 and str(run_dir) in messages[0], proc.stderr
+    assert "collective" not in proc.stderr, proc.stderr
+
+
 def test_only_rank_0_writes_tensorboard_events(tmp_path):
     pytest.importorskip("tensorboard")
     nasplug("search", "--nproc", "2", *TINY, "--strategy", "gdas", "--epochs", "1",

@@ -149,10 +149,11 @@ class SearchRun:
         self.reward: Reward | None = None
         self.run_dir: Path | None = None
         self._lock = None
-        if write_files and self.dist.writes_files:  # rank 0 only in a distributed search
+        if write_files:  # rank 0 only in a distributed search
             # claimed before the cost parts: a latency model keeps what it measures in it
             label = f"{cfg.space}-{cfg.strategy}-seed{cfg.seed}"
-            claim_run_dir(self, run_dir, True, overwrite, RUN_FILES, new_in=(cfg.runs_root, label))
+            distributed.rank0_only(self.dist, lambda: claim_run_dir(self, run_dir, True, overwrite, RUN_FILES,
+                                                                    new_in=(cfg.runs_root, label)))
         distributed.rank0_first(self.dist, self._build_cost_parts, self.run_dir if cache_dir is None else Path(cache_dir))
         self.benchmark = None
         if cfg.benchmark is not None:
@@ -575,8 +576,8 @@ class SearchRun:
         check_versions(record, registry, config.device, strict)
         run = cls(config, registry=registry, callbacks=callbacks, verbose=verbose, write_files=False,
                   cache_dir=run_dir)
-        if run.dist.writes_files:  # the other ranks of a distributed run only read the checkpoint
-            claim_run_dir(run, run_dir, fresh=False)
+        # the other ranks of a distributed run only read the checkpoint
+        distributed.rank0_only(run.dist, lambda: claim_run_dir(run, run_dir, fresh=False))
         checkpoint = resume_checkpoint(run_dir, from_previous)
         if checkpoint.exists():
             run.load_checkpoint_file(checkpoint)
