@@ -236,8 +236,8 @@ def shutdown(finished: bool = False) -> None:
     if dist.is_available() and dist.is_initialized():
         if finished:
             try:
-                dist.barrier()
-            except (RuntimeError, ValueError):  # a rank died after its last collective: leave all the same
+                context().barrier()
+            except DistributedError:  # a rank died after its last collective: leave all the same
                 pass
         dist.destroy_process_group()
     _CONTEXT = None
