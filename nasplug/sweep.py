@@ -170,7 +170,7 @@ def run_trial(trial: Trial, root: str | Path) -> dict[str, Any]:
     interrupted retraining.
     """
     from nasplug.config import TrainConfig
-    from nasplug.rundir import CHECKPOINT, CONFIG, atomic_write_json, safe_torch_load
+    from nasplug.rundir import CONFIG, atomic_write_json
     from nasplug.search.run import SearchRun, merged_config
     from nasplug.train import Trainer
 
@@ -202,11 +202,11 @@ def run_trial(trial: Trial, root: str | Path) -> dict[str, Any]:
         train_dir = trial_dir / "train"
         fields = {key: result.config.to_dict()[key] for key in ("data", "data_options", "seed", "device", "threads")}
         fields.update(trial.train)
-        trainer = Trainer(result.genotype_record(), TrainConfig.from_dict(fields), run_dir=train_dir)
-        row["train_resumed_at_epoch"] = None
-        if (train_dir / CHECKPOINT).exists():
-            trainer.load_state_dict(safe_torch_load(train_dir / CHECKPOINT))
-            row["train_resumed_at_epoch"] = trainer.epoch
+        if (train_dir / CONFIG).exists():  # killed while retraining: go on from its (checksummed) checkpoint
+            trainer = Trainer.resume(train_dir)
+        else:
+            trainer = Trainer(result.genotype_record(), TrainConfig.from_dict(fields), run_dir=train_dir)
+        row["train_resumed_at_epoch"] = trainer.epoch or None  # checkpoints are saved after an epoch
         train_started = time.time()
         report = trainer.run()
         row.update({"retrain_test_acc": report.test_accuracy, "parameters": report.parameters,

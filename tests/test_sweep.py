@@ -204,3 +204,17 @@ def test_sigterm_to_the_driver_stops_a_ray_sweep_with_one_line(tmp_path):
     assert proc.returncode == 143, stderr[-2000:]
     assert "rerun the same command" in stderr and "SIGTERM received" not in stderr, stderr[-2000:]
     assert json.loads((tmp_path / "out" / "summary.json").read_text())["trials"] == []  # none recorded as failed
+
+
+def test_a_trial_killed_while_retraining_finishes_its_retraining_on_rerun(tmp_path):
+    """The retraining's run directory exists on the rerun: it resumes (checksummed checkpoint) instead of refusing."""
+    [trial] = grid({**TINY, "strategy": "gdas", "epochs": 1}, train={"epochs": 2, "batch_size": 16})
+    [first] = run_sweep([trial], tmp_path, executor="local", log=None)
+    assert first["status"] == "done"
+    # as if killed after the retraining's last checkpoint, before its result and the trial's row were written
+    (tmp_path / trial.name / "trial.json").unlink()
+    (tmp_path / trial.name / "train" / "result.json").unlink()
+    [again] = run_sweep([trial], tmp_path, executor="local", log=None)
+    assert again["status"] == "done", again.get("error")
+    assert again["train_resumed_at_epoch"] == 2
+    assert again["retrain_test_acc"] == pytest.approx(first["retrain_test_acc"])
