@@ -239,26 +239,21 @@ class SweepStopped(Stopped):
 
 
 # -- executors ---------------------------------------------------------------------
-def _local(trials: Sequence[Trial], root: Path, report: Callable[[dict], None]) -> None:
-    for trial in trials:
-        try:
-            report(run_trial(trial, root))
-        except NasplugError as exc:
-            report(_failed_row(trial, str(exc)))
-        except Stopped:
-            raise  # SIGTERM/SIGINT stop the sweep, not only this trial; a rerun resumes it from its checkpoint
-        except Exception:  # a trial's crash is recorded, the sweep goes on
-            report(_failed_row(trial, traceback.format_exc(limit=5)))
-
-
-def _ray_task(trial: Trial, root: str) -> dict[str, Any]:
-    """The body of one Ray task: a trial, with its failure as a row rather than a lost task."""
+def _trial_row(trial: Trial, root: str | Path) -> dict[str, Any]:
+    """One trial's row, its failure as a ``failed`` row (the sweep goes on); also the body of a Ray task."""
     try:
         return run_trial(trial, root)
+    except Stopped:
+        raise  # SIGTERM/SIGINT stop the sweep, not only this trial; a rerun resumes it from its checkpoint
     except NasplugError as exc:
         return _failed_row(trial, str(exc))
-    except Exception:
+    except Exception:  # a trial's crash is recorded
         return _failed_row(trial, traceback.format_exc(limit=5))
+
+
+def _local(trials: Sequence[Trial], root: Path, report: Callable[[dict], None]) -> None:
+    for trial in trials:
+        report(_trial_row(trial, root))
 
 
 def _ray(trials: Sequence[Trial], root: Path, report: Callable[[dict], None], address: str | None,
@@ -275,7 +270,7 @@ def _ray(trials: Sequence[Trial], root: Path, report: Callable[[dict], None], ad
         for signum, handler in handlers.items():  # ray.init's own SIGTERM handler kills the driver with a stack dump
             signal.signal(signum, handler)
     try:
-        task = ray.remote(max_retries=0)(_ray_task)
+        task = ray.remote(max_retries=0)(_trial_row)
         pending = {task.options(num_cpus=t.num_cpus, num_gpus=t.num_gpus).remote(t, str(root)): t
                    for t in trials}
         while pending:
