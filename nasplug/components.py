@@ -126,6 +126,16 @@ def drawn_choice(selection: Selection) -> int | None:
     return None if selection.index is None else int(selection.index)
 
 
+def check_resumed_options(owner: str, saved: Mapping[str, Any], now: Mapping[str, Any]) -> None:
+    """Refuse to resume a checkpoint written by a component with other options.
+
+    An empty ``saved`` (a checkpoint from before the component recorded its
+    options) is accepted.
+    """
+    if saved and dict(saved) != dict(now):
+        raise ConfigError(f"checkpoint was written by a {owner} with options {dict(saved)}, this one has {dict(now)}")
+
+
 class Sampler(abc.ABC):
     """Turns architecture parameters into one forward pass's selections.
 

@@ -88,3 +88,16 @@ def test_a_partial_trial_of_another_preset_is_refused_by_name(tmp_path):
     assert "'nasplug-gdas:gdas'" in outcome["error"] and "'random'" in outcome["error"]
     assert bench.trial_status(Path(job["run_dir"])) == "partial"  # nothing was resumed or overwritten
     assert bench.run_trial(job)["status"] == "resumed"
+
+
+def test_warmup_rows_run_their_preset_with_op_warmup_in_their_own_directory(tmp_path):
+    args = tiny_args(tmp_path, "random,random-warmup")
+    plain, warm = bench.jobs_for(args, ["random", "random-warmup"], [2], [0])[::-1]
+    assert warm["config"]["strategy"] == plain["config"]["strategy"] == "random"
+    assert warm["config"]["sampler_options"] == {"op_warmup": True} and "sampler_options" not in plain["config"]
+    assert Path(warm["run_dir"]).parent.name == "random-warmup"
+    assert bench.run_trial(warm)["status"] == "ran"
+    recorded = json.loads((Path(warm["run_dir"]) / "config.json").read_text())
+    assert recorded["components"]["sampler"]["options"] == {"op_warmup": True}
+    assert "op_warmup_p" in json.loads((Path(warm["run_dir"]) / "result.json").read_text())["history"][0]
+    assert (Path(warm["run_dir"]) / "ranking.json").exists()  # its supernet is ranked like RSPS's

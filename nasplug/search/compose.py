@@ -25,7 +25,7 @@ import attrs
 
 from nasplug.config import SearchConfig
 from nasplug.errors import ConfigError, NasplugError, UnknownComponentError
-from nasplug.provenance import provenance, version_changes
+from nasplug.provenance import distributions, provenance, version_changes
 from nasplug.registry import KINDS, Entry, Registry
 from nasplug.search.spec import StrategySpec
 
@@ -66,7 +66,7 @@ class Composition:
 
     def distributions(self, registry: Registry) -> dict[str, str | None]:
         """Each distribution that contributes a component, with its installed version."""
-        versions = {info.distribution: info.version for info in registry.loaded.plugins.values()}
+        versions = distributions(registry)
         return {e.plugin: versions.get(e.plugin) for e in self.entries.values()}
 
     def record(self, registry: Registry, provenance: Mapping[str, Any]) -> dict[str, Any]:

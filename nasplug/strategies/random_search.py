@@ -12,19 +12,41 @@ from __future__ import annotations
 
 import torch
 
-from nasplug.components import ArchOptimizer, Selection, Sampler
+from typing import Any, Mapping
+
+from nasplug.components import ArchOptimizer, Selection, Sampler, check_resumed_options
 from nasplug.errors import ConfigError
+from nasplug.strategies.op_warmup import DEFAULT_WARMUP_FRACTION, OpWarmup
 
 
 class UniformSampler(Sampler):
-    """A uniformly random valid architecture per step, whatever the architecture parameters say."""
+    """A uniformly random valid architecture per step, whatever the architecture parameters say.
+
+    ``op_warmup`` (off by default, as in RSPS) runs every op of a decision
+    with probability falling from 1 to 0 over the first ``warmup_fraction``
+    of the search (TuNAS's op warmup, :mod:`nasplug.strategies.op_warmup`),
+    so the convolutions of a short search are trained as often as the
+    parameter-free ops.
+    """
 
     differentiable = False
     single_path = True
 
+    def __init__(self, op_warmup: bool = False, warmup_fraction: float = DEFAULT_WARMUP_FRACTION):
+        self.warmup = OpWarmup(op_warmup, warmup_fraction, "uniform sampler")
+
     def sample(self, arch, state) -> dict[str, Selection]:
         device = next(iter(arch.parameters())).device
-        return state.space.selections(state.space.sample(state.generator), device)
+        return self.warmup.widen(state.space.selections(state.space.sample(state.generator), device), state)
+
+    def metrics(self, state) -> dict[str, float]:
+        return self.warmup.metrics(state)
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.warmup.options()
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        check_resumed_options("uniform sampler", state, self.warmup.options())
 
 
 MAX_CANDIDATES = 1_000_000

@@ -16,7 +16,8 @@ from typing import Any, Mapping
 
 import torch
 
-from nasplug.components import ArchParameters, Sampler, Selection
+from nasplug.components import ArchParameters, Sampler, Selection, check_resumed_options
+from nasplug.strategies.op_warmup import DEFAULT_WARMUP_FRACTION, OpWarmup
 from nasplug.errors import ConfigError
 
 #: tau_min per space when the user does not set it: the CVPR'19 paper anneals
@@ -90,6 +91,14 @@ class GumbelSampler(Sampler):
     DARTS-space cell do.  Default per space (:data:`CARRY_UNSELECTED_BY_SPACE`):
     True on ``nb201``, False elsewhere.
 
+    ``op_warmup`` (off by default: not in GDAS) widens a decision to the
+    average of all its ops with probability falling from 1 to 0 over the
+    first ``warmup_fraction`` of the search (TuNAS's op warmup,
+    :mod:`nasplug.strategies.op_warmup`): every op's weights train from the
+    start instead of the parameter-free ops winning an under-trained
+    supernet.  A widened decision sends no gradient to its alpha; the
+    Gumbel draw is still made, so the random stream is the same.
+
     One draw serves every cell sharing the decision (the authors' code: one
     sample per forward call, per batch).  Randomness comes only from
     ``state.generator``, so resumed searches replay the same draws.
@@ -99,7 +108,8 @@ class GumbelSampler(Sampler):
     single_path = True
 
     def __init__(self, tau_max: float = DEFAULT_TAU_MAX, tau_min: float | None = None, tau: float | None = None,
-                 carry_unselected: bool | None = None):
+                 carry_unselected: bool | None = None, op_warmup: bool = False,
+                 warmup_fraction: float = DEFAULT_WARMUP_FRACTION):
         for name, value in (("tau_max", tau_max), ("tau_min", tau_min), ("tau", tau)):
             if value is None and name != "tau_max":
                 continue
@@ -115,6 +125,7 @@ class GumbelSampler(Sampler):
         self.tau_min_option = None if tau_min is None else float(tau_min)
         self.fixed_tau = None if tau is None else float(tau)
         self.carry_unselected = carry_unselected
+        self.warmup = OpWarmup(op_warmup, warmup_fraction, "gumbel sampler")
 
     def tau_min_for(self, space_name: str) -> float:
         """The annealing end point: the user's tau_min, else the space's default."""
@@ -140,19 +151,17 @@ class GumbelSampler(Sampler):
         for name in arch.names():
             hardwts, index, _ = gumbel_hardwts(arch[name], tau, state.generator)
             out[name] = Selection(hardwts, index, carry)
-        return out
+        return self.warmup.widen(out, state)
 
     def metrics(self, state) -> dict[str, float]:
-        return {"tau": self.tau(state)}
+        return {"tau": self.tau(state), **self.warmup.metrics(state)}
 
     def state_dict(self) -> dict[str, Any]:
         # tau is a pure function of the epoch; the options are kept to detect a changed resume
         return {"tau_max": self.tau_max, "tau_min": self.tau_min_option, "tau": self.fixed_tau,
-                "carry_unselected": self.carry_unselected}
+                "carry_unselected": self.carry_unselected, **self.warmup.options()}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        saved = (state.get("tau_max"), state.get("tau_min"), state.get("tau"), state.get("carry_unselected"))
-        now = (self.tau_max, self.tau_min_option, self.fixed_tau, self.carry_unselected)
-        if state and saved != now:
-            raise ConfigError(f"checkpoint was written by a gumbel sampler with (tau_max, tau_min, tau, "
-                              f"carry_unselected)={saved}, this one has {now}")
+        # a checkpoint from before op warmup existed ran without it
+        saved = {**OpWarmup().options(), **state} if state else {}
+        check_resumed_options("gumbel sampler", saved, self.state_dict())

@@ -7,7 +7,7 @@ index set, so only that choice is computed).
 
 Warmup (Sec. 4.3) changes what the *shared weights* see, never what the
 policy drew: with probability ``p`` (1 falling linearly to 0 over the first
-``warmup_fraction`` of the search, :func:`~nasplug_tunas.schedules.warmup_probability`)
+``warmup_fraction`` of the search, :func:`~nasplug.strategies.op_warmup.warmup_probability`)
 an op decision becomes the uniform mixture (every branch runs and their
 outputs are averaged) and a filter decision becomes its largest choice
 (every filter enabled).  The draw itself stays on the selection as
@@ -17,43 +17,22 @@ policy actually proposed.
 
 from __future__ import annotations
 
-from typing import Any
-
-import attrs
 import torch
 
-from nasplug.components import Sampler, Selection
-from nasplug_tunas.schedules import check_fraction, warmup_probability
+from nasplug.components import Sampler, Selection, drawn_choice
+from nasplug.strategies.op_warmup import SampledSelection, check_fraction, filter_decisions, uniform_mixture, \
+    warmup_probability
 
-
-@attrs.frozen(eq=False)
-class PolicySelection(Selection):
-    """A selection that remembers the policy's draw (``sampled``) when warmup replaced it."""
-
-    sampled: int | None = None
-
-    def detach(self) -> "PolicySelection":
-        return PolicySelection(self.weights.detach(), self.index, self.carry_unselected, self.sampled)
+#: the policy's selection: the kernel's selection that remembers its draw
+PolicySelection = SampledSelection
 
 
 def policy_choice(selection: Selection) -> int:
     """The choice the policy drew for one decision: ``sampled`` if warmup replaced it, else ``index``."""
-    sampled = getattr(selection, "sampled", None)
-    if sampled is not None:
-        return int(sampled)
-    if selection.index is None:
+    choice = drawn_choice(selection)
+    if choice is None:
         raise ValueError("a mixture selection without a recorded draw has no single choice to score")
-    return int(selection.index)
-
-
-def filter_decisions(space: Any) -> dict[str, int]:
-    """``{decision: index of its largest filter choice}`` for spaces that search filter counts.
-
-    A space opts in by defining ``filter_decisions()``; others (NAS-Bench-201,
-    DARTS) have only op decisions.
-    """
-    method = getattr(space, "filter_decisions", None)
-    return dict(method()) if callable(method) else {}
+    return choice
 
 
 class CategoricalSampler(Sampler):
@@ -98,8 +77,7 @@ class CategoricalSampler(Sampler):
                     out[name] = PolicySelection(weights, largest, False, index)
                     continue
                 if warm and name not in filters and self.op_warmup and n > 1:
-                    weights.fill_(1.0 / n)
-                    out[name] = PolicySelection(weights, None, False, index)
+                    out[name] = uniform_mixture(weights, index)
                     continue
             weights[index] = 1.0
             out[name] = PolicySelection(weights, index, False, index)
