@@ -137,3 +137,22 @@ def test_rsps_with_op_warmup_resumes_to_the_same_genotype(tmp_path):
     assert resumed.genotype == full.genotype
     assert [h["train_loss"] for h in resumed.history] == [h["train_loss"] for h in full.history]
     assert [h["op_warmup_p"] for h in full.history][0] > 0
+
+
+def test_gdas_with_op_warmup_leaves_alpha_alone_while_every_edge_is_widened(tmp_path):
+    """At p = 1 the arch loss has no path to alpha: the step is skipped, not an autograd error."""
+    settings_ = dict(space="nb201", data="digits", space_options={"C": 4, "N": 1}, batch_size=32, steps_per_epoch=3,
+                     strategy="gdas", sampler_options={"op_warmup": True, "warmup_fraction": 0.9}, epochs=2,
+                     seed=0, runs_root=str(tmp_path))
+    snapshots = []
+
+    def record_alpha(run, event):
+        if event == "step":
+            snapshots.append({k: v.detach().clone() for k, v in run.arch.state_dict().items()})
+
+    run = SearchRun(merged_config(settings_), run_dir=tmp_path / "run", callbacks=[record_alpha])
+    initial = {k: v.detach().clone() for k, v in run.arch.state_dict().items()}
+    result = run.run()
+    assert all(torch.equal(initial[k], v) for k, v in snapshots[0].items())  # step 0: p = 1, nothing moved
+    assert any(not torch.equal(initial[k], v) for k, v in snapshots[-1].items())  # single paths move alpha later
+    assert result.genotype is not None

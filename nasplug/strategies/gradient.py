@@ -55,7 +55,9 @@ class GradientArchOptimizer(ArchOptimizer):
             selections = run.sample()
             logits = run.forward(x, selections)
             loss = run.arch_objective(logits, y, selections)
-            loss.backward()
+            # every decision widened by op warmup: the loss does not depend on alpha, so no step moves it
+            if loss.requires_grad:
+                loss.backward()
         distributed.of(run).average_gradients(run.arch.parameters())
         self.adam.step()
         return {"arch_loss": loss.item(), "arch_acc": accuracy(logits.detach(), y)}
