@@ -481,8 +481,8 @@ def _parse_option(text: str) -> tuple[str, Any]:
 #: the default budget: nb201 at C=8, N=1 on 16x16 images, 20 epochs of one pass over the 5,000-image weight half
 #: (1,560 steps of batch 64).  Measured on one idle core of this 2-core CPU (20 steps each, scaled; command in
 #: benchmarks/README.md), minutes per 20-epoch trial: random 0.9, gdas 1.5, tunas 1.9, gibbs-1st 4.5, gibbs 4.6,
-#: gibbs-mean 7.7, darts 8.9, darts-2nd 19.7, amended 20.7: 70 min per seed, 9 strategies x 3 seeds in about
-#: 105 min on two workers.  40 epochs would take 3.5 h, past a session; it is the second budget of the curve.
+#: gibbs-mean 7.7, darts 8.9, darts-2nd 19.7, amended 20.7 (random-warmup and gdas-warmup, sixth session: 1.9 and
+#: 2.9 wall minutes beside other runs): 75 min per seed, the 11 rows x 3 seeds in about 1.7 h on two workers.  40 epochs would take 3.5 h, past a session; it is the second budget of the curve.
 DEFAULT_BUDGET = {"epochs": 20, "steps_per_epoch": 0, "batch_size": 64, "C": 8, "N": 1, "size": 16}
 #: the long budget for gdas and random (--long): several hours per search, spanning sessions by resume
 LONG_BUDGET = {"epochs": 150, "steps_per_epoch": 0, "batch_size": 64, "C": 16, "N": 2, "size": 0}
