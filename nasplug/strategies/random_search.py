@@ -10,9 +10,9 @@ in nasplug compares against.
 
 from __future__ import annotations
 
-import torch
-
 from typing import Any, Mapping
+
+import torch
 
 from nasplug.components import ArchOptimizer, Selection, Sampler, check_resumed_options
 from nasplug.errors import ConfigError
