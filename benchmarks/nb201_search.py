@@ -482,7 +482,8 @@ def _parse_option(text: str) -> tuple[str, Any]:
 #: (1,560 steps of batch 64).  Measured on one idle core of this 2-core CPU (20 steps each, scaled; command in
 #: benchmarks/README.md), minutes per 20-epoch trial: random 0.9, gdas 1.5, tunas 1.9, gibbs-1st 4.5, gibbs 4.6,
 #: gibbs-mean 7.7, darts 8.9, darts-2nd 19.7, amended 20.7 (random-warmup and gdas-warmup, sixth session: 1.9 and
-#: 2.9 wall minutes beside other runs): 75 min per seed, the 11 rows x 3 seeds in about 1.7 h on two workers.  40 epochs would take 3.5 h, past a session; it is the second budget of the curve.
+#: 2.9 wall minutes beside other runs): 75 min per seed, the 11 rows x 3 seeds in about 1.7 h on two workers.
+#: 40 epochs would take 3.5 h, past a session; 40, 100 and 200 are the later budgets of the curve.
 DEFAULT_BUDGET = {"epochs": 20, "steps_per_epoch": 0, "batch_size": 64, "C": 8, "N": 1, "size": 16}
 #: the long budget for gdas and random (--long): several hours per search, spanning sessions by resume
 LONG_BUDGET = {"epochs": 150, "steps_per_epoch": 0, "batch_size": 64, "C": 16, "N": 2, "size": 0}

@@ -17,8 +17,8 @@ from typing import Any, Mapping
 import torch
 
 from nasplug.components import ArchParameters, Sampler, Selection, check_resumed_options
-from nasplug.strategies.op_warmup import DEFAULT_WARMUP_FRACTION, OpWarmup
 from nasplug.errors import ConfigError
+from nasplug.strategies.op_warmup import DEFAULT_WARMUP_FRACTION, OpWarmup
 
 #: tau_min per space when the user does not set it: the CVPR'19 paper anneals
 #: 10 -> 1 (DARTS CNN/RNN spaces); the authors' NAS-Bench-201 code 10 -> 0.1.
@@ -95,9 +95,10 @@ class GumbelSampler(Sampler):
     average of all its ops with probability falling from 1 to 0 over the
     first ``warmup_fraction`` of the search (TuNAS's op warmup,
     :mod:`nasplug.strategies.op_warmup`): every op's weights train from the
-    start instead of the parameter-free ops winning an under-trained
-    supernet.  A widened decision sends no gradient to its alpha; the
-    Gumbel draw is still made, so the random stream is the same.
+    start.  A widened decision sends no gradient to its alpha; the Gumbel
+    draw is still made, so the random stream is the same.  (On the
+    NAS-Bench-201 benchmark it repairs RSPS but not GDAS, whose alpha still
+    drifts to skip connections; see this plugin's README.)
 
     One draw serves every cell sharing the decision (the authors' code: one
     sample per forward call, per batch).  Randomness comes only from
