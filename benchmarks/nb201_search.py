@@ -60,12 +60,14 @@ REPO = Path(__file__).resolve().parents[1]
 #: cheapest first (measured minutes per default trial, see DEFAULT_BUDGET); the report's row order
 STRATEGIES = ("random", "random-warmup", "gdas", "gdas-warmup", "tunas", "gibbs-1st", "gibbs", "gibbs-mean", "darts",
               "darts-2nd", "amended")
-#: the preset a row runs: TuNAS without a latency term is its own preset (``tunas`` needs a target)
-PRESET = {"tunas": "tunas-accuracy", "random-warmup": "random", "gdas-warmup": "gdas"}
-#: settings a row adds to its preset: RSPS and GDAS with TuNAS's op warmup (nasplug.strategies.op_warmup),
-#: beside the authors' settings, to show what keeps a single-path supernet from favouring parameter-free ops
-ROW_OPTIONS = {"random-warmup": {"sampler_options": {"op_warmup": True}},
-               "gdas-warmup": {"sampler_options": {"op_warmup": True}}}
+#: what a row sets beyond ``strategy=<row>``: TuNAS without a latency term is its own preset (``tunas`` needs a
+#: target); RSPS and GDAS with TuNAS's op warmup (nasplug.strategies.op_warmup), beside the authors' settings, show
+#: what keeps a single-path supernet from favouring parameter-free ops
+ROW_SETTINGS = {"tunas": {"strategy": "tunas-accuracy"},
+                "random-warmup": {"strategy": "random", "sampler_options": {"op_warmup": True}},
+                "gdas-warmup": {"strategy": "gdas", "sampler_options": {"op_warmup": True}}}
+#: width of the row-name column in the printed tables
+NAME_WIDTH = 14
 #: whose supernet is asked to rank 200 random cells (by preset)
 RANKED = ("random", "gdas")
 LONG_STRATEGIES = ("gdas", "random")
@@ -98,11 +100,11 @@ def trial_config(args, strategy: str, seed: int, epochs: int) -> dict[str, Any]:
         data_options["size"] = args.size
     if args.limit_train:
         data_options["limit_train"] = args.limit_train
-    return {"space": "nb201", "strategy": PRESET.get(strategy, strategy), "data": args.data, "data_options": data_options,
+    return {"space": "nb201", "strategy": strategy, "data": args.data, "data_options": data_options,
             "space_options": {"C": args.C, "N": args.N}, "epochs": epochs,
             "steps_per_epoch": args.steps_per_epoch or None, "batch_size": args.batch_size, "seed": seed,
             "threads": 1, "eval_batches": args.eval_batches, "benchmark": "nb201",
-            "benchmark_options": {"path": str(args.table)}, **ROW_OPTIONS.get(strategy, {}), **args.option}
+            "benchmark_options": {"path": str(args.table)}, **ROW_SETTINGS.get(strategy, {}), **args.option}
 
 
 def trial_status(run_dir: Path) -> str:
@@ -309,23 +311,23 @@ def summarize(args, strategies, epochs: int, seeds) -> dict[str, Any]:
 
 def print_report(summary: dict[str, Any], table, label: str) -> None:
     print(f"\nNAS-Bench-201 search on real CIFAR-10 images, budget {label}")
-    print(f"{'strategy':<14} {'seeds':>5} {'CIFAR-10 test':>16} {'CIFAR-100':>14} {'ImageNet16':>14} "
+    print(f"{'strategy':<{NAME_WIDTH}} {'seeds':>5} {'CIFAR-10 test':>16} {'CIFAR-100':>14} {'ImageNet16':>14} "
           f"{'s/trial':>8} {'tau':>6}  published (NB201 Table 5)")
     for strategy, row in summary.items():
         pub = PUBLISHED.get(strategy)
         pub_text = f"{pub[0]:.2f} +/- {pub[1]:.2f}" if pub else "-"
         if not row["seeds"]:
-            print(f"{strategy:<14} {0:>5} {'(unfinished)':>16}{'':>47}  {pub_text}")
+            print(f"{strategy:<{NAME_WIDTH}} {0:>5} {'(unfinished)':>16}{'':>47}  {pub_text}")
             continue
         tau = row.get("kendall_tau")
-        print(f"{strategy:<14} {row['seeds']:>5} {row['mean']:>7.2f} +/- {row['std']:<5.2f} "
+        print(f"{strategy:<{NAME_WIDTH}} {row['seeds']:>5} {row['mean']:>7.2f} +/- {row['std']:<5.2f} "
               f"{row['cifar100_mean']:>6.2f} +/- {row['cifar100_std']:<4.1f} "
               f"{row['ImageNet16-120_mean']:>6.2f} +/- {row['ImageNet16-120_std']:<4.1f} {row['seconds']:>8.0f} "
               f"{'' if tau is None else f'{tau:.3f}':>6}  {pub_text}")
-    print(f"{'table mean':<14} {'':>5} {table.mean_accuracy('cifar10'):>7.2f}{'':>9} "
+    print(f"{'table mean':<{NAME_WIDTH}} {'':>5} {table.mean_accuracy('cifar10'):>7.2f}{'':>9} "
           f"{table.mean_accuracy('cifar100'):>6.2f}{'':>8} {table.mean_accuracy('ImageNet16-120'):>6.2f}"
           f"   (a uniformly random cell)")
-    print(f"{'table best':<14} {'':>5} {table.best('cifar10').accuracy:>7.2f}{'':>9} "
+    print(f"{'table best':<{NAME_WIDTH}} {'':>5} {table.best('cifar10').accuracy:>7.2f}{'':>9} "
           f"{table.best('cifar100').accuracy:>6.2f}{'':>8} {table.best('ImageNet16-120').accuracy:>6.2f}")
     print("published table searches (CIFAR-10 test): "
           + ", ".join(f"{k} {v:.2f}" for k, v in PUBLISHED_TABLE_SEARCH.items()))
@@ -336,7 +338,7 @@ def print_report(summary: dict[str, Any], table, label: str) -> None:
         if curves and any(not math.isnan(v) for c in curves for v in c):
             means = [statistics.fmean(v for v in col if not math.isnan(v)) if any(not math.isnan(v) for v in col)
                      else math.nan for col in zip(*curves)]
-            print(f"{strategy:<14} " + " ".join(f"{v:5.1f}" for v in means))
+            print(f"{strategy:<{NAME_WIDTH}} " + " ".join(f"{v:5.1f}" for v in means))
 
 
 def save_curves(summary: dict[str, Any], table_mean: float, path: Path, label: str) -> str | None:
@@ -383,18 +385,18 @@ def print_budget_curve(by_epochs: dict[int, dict[str, Any]], table_mean: float, 
     """How each strategy's answer moves with the budget: mean +/- std of the found cells per epoch count."""
     strategies = list(next(iter(by_epochs.values())))
     print("\nfound cell's table CIFAR-10 accuracy against the budget (epochs), mean +/- std [seeds]")
-    print(f"{'strategy':<14} " + " ".join(f"{f'{e} epochs':>20}" for e in by_epochs))
+    print(f"{'strategy':<{NAME_WIDTH}} " + " ".join(f"{f'{e} epochs':>20}" for e in by_epochs))
     for strategy in strategies:
         cells = []
         for summary in by_epochs.values():
             row = summary[strategy]
             cells.append(f"{row['mean']:.2f} +/- {row['std']:.2f} [{row['seeds']}]" if row["seeds"] else "-")
-        print(f"{strategy:<14} " + " ".join(f"{c:>20}" for c in cells))
+        print(f"{strategy:<{NAME_WIDTH}} " + " ".join(f"{c:>20}" for c in cells))
     print("supernet ranking, Kendall tau with the table over 200 random cells (mean over seeds)")
     for strategy in strategies:
         taus = [summary[strategy].get("kendall_tau") for summary in by_epochs.values()]
         if any(t is not None for t in taus):
-            print(f"{strategy:<14} " + " ".join(f"{'-' if t is None else f'{t:.3f}':>20}" for t in taus))
+            print(f"{strategy:<{NAME_WIDTH}} " + " ".join(f"{'-' if t is None else f'{t:.3f}':>20}" for t in taus))
     try:
         import matplotlib
 
