@@ -50,6 +50,7 @@ import os
 import signal
 import statistics
 import sys
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -243,18 +244,26 @@ def _raise_on_sigterm(signum, frame):
 
 
 def _die_with_parent() -> None:
-    """A pool worker ends when the benchmark's process does, however it died (Linux).
+    """A pool worker ends when the benchmark's process does, however it died.
 
-    Without it a worker killed parent leaves behind goes on with its trial,
-    and a rerun then has two processes writing one run directory.
+    Without it a worker a killed parent leaves behind goes on with its trial,
+    and a rerun then has two processes writing one run directory.  A daemon
+    thread watches the parent's pid (it changes when the worker is orphaned)
+    rather than ``PR_SET_PDEATHSIG``, whose "parent" is the thread that
+    forked the worker: the pool forks its replacement workers
+    (``maxtasksperchild=1``) from a helper thread that ends at ``close()``,
+    which killed idle workers while the run was still being joined (a
+    finished run was once left hanging after its last trial, with "leaked
+    semaphore" warnings when it was stopped).
     """
-    if sys.platform.startswith("linux"):
-        import ctypes
+    parent = os.getppid()
 
-        PR_SET_PDEATHSIG = 1
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-        if os.getppid() == 1:  # the parent died before the call
-            os._exit(1)
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="die-with-parent", daemon=True).start()
 
 
 # -- collecting ---------------------------------------------------------------------------

@@ -101,3 +101,56 @@ def test_warmup_rows_run_their_preset_with_op_warmup_in_their_own_directory(tmp_
     assert recorded["components"]["sampler"]["options"] == {"op_warmup": True}
     assert "op_warmup_p" in json.loads((Path(warm["run_dir"]) / "result.json").read_text())["history"][0]
     assert (Path(warm["run_dir"]) / "ranking.json").exists()  # its supernet is ranked like RSPS's
+
+
+WORKER_SCRIPT = """
+import importlib.util, multiprocessing, os, sys, threading, time
+from pathlib import Path
+
+def child(done):
+    spec = importlib.util.spec_from_file_location("nb201_search", {bench!r})
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    bench._die_with_parent()
+    time.sleep({live})
+    Path(done).write_text("alive")
+
+if __name__ == "__main__":
+    ctx = multiprocessing.get_context("spawn")
+    # the pool forks replacement workers from a helper thread that ends at close(): start this one the same way
+    def start_then_end():
+        ctx.Process(target=child, args=(sys.argv[1],)).start()
+        time.sleep(1.5)  # the worker has set itself up by now; then this thread ends, as the pool's does
+    starter = threading.Thread(target=start_then_end)
+    starter.start()
+    starter.join()
+    time.sleep({parent_lives})
+    os._exit(0)  # gone at once, as a killed benchmark is (no joining of its children)
+"""
+
+
+def _worker_outcome(tmp_path, live: float, parent_lives: float, wait: float) -> bool:
+    """Whether a worker started like the pool's replacement workers wrote its file after ``live`` seconds."""
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "parent.py"
+    script.write_text(WORKER_SCRIPT.format(bench=str(BENCH), live=live, parent_lives=parent_lives))
+    done = tmp_path / "done"
+    subprocess.run([sys.executable, str(script), str(done)], timeout=120, check=True)
+    deadline = time.time() + wait
+    while time.time() < deadline and not done.exists():
+        time.sleep(0.2)
+    return done.exists()
+
+
+def test_a_worker_outlives_the_thread_that_started_it(tmp_path):
+    """PR_SET_PDEATHSIG fires when the forking *thread* ends (at 1.5 s here), not the process: the pool's replacement
+    workers are forked by a helper thread that ends at close()."""
+    assert _worker_outcome(tmp_path, live=3.0, parent_lives=8.0, wait=5.0)
+
+
+def test_a_worker_ends_soon_after_its_parent_dies(tmp_path):
+    """The parent is gone after 1.5 + 1 s; a worker that lived on would write its file at 6 s."""
+    assert not _worker_outcome(tmp_path, live=6.0, parent_lives=1.0, wait=9.0)
