@@ -20,10 +20,11 @@ RSPS_NB201_DEFAULTS = {"w_weight_decay": 5e-4, "w_nesterov": True}
 
 @hookimpl
 def nasplug_search_spaces():
+    from nasplug.nn.space import model_space
     from nasplug.spaces.darts import DartsSpace
     from nasplug.spaces.nb201 import NB201Space
 
-    return {"darts": DartsSpace, "nb201": NB201Space}
+    return {"darts": DartsSpace, "nb201": NB201Space, "model": model_space}
 
 
 @hookimpl

@@ -8,8 +8,25 @@ from typing import Any, Iterable, Mapping
 from nasplug import distributed
 from nasplug import registry as registry_module
 from nasplug.config import SearchConfig, TrainConfig
+from nasplug.errors import ConfigError
+from nasplug.spaces.base import SearchSpace
 from nasplug.search.run import Callback, SearchResult, SearchRun, genotype_record, merged_config
 from nasplug.train import TrainResult, train
+
+
+def space_by_name(config: Mapping[str, Any]) -> dict[str, Any]:
+    """``space=`` may be a built space (``nasplug.nn.model_space(Net)``): a run records spaces by name and
+    options, so that a resumed run and ``nasplug train`` rebuild it; one that cannot be is refused here."""
+    config = dict(config)
+    space = config.get("space")
+    if isinstance(space, SearchSpace):
+        if not getattr(space, "rebuildable", True):
+            raise ConfigError(f"space {space.name!r} cannot be rebuilt by name ({space.options()}); build it from a "
+                              "model class or a module-level factory, not a built model, a lambda or a local class")
+        if config.get("space_options"):
+            raise ConfigError("space_options are for a space given by name; this space is already built")
+        config["space"], config["space_options"] = space.name, space.options()
+    return config
 
 
 class Pipeline:
@@ -26,6 +43,7 @@ class Pipeline:
                  verbose: bool = False, overwrite: bool = False, tensorboard: str | Path | None = None,
                  **config: Any):
         self.registry = registry or registry_module.default_registry()
+        config = space_by_name(config)
         self.config: SearchConfig = merged_config(config, self.registry)
         self.run_dir = run_dir
         self.callbacks = list(callbacks)

@@ -29,6 +29,9 @@ from nasplug.plugins import LoadedPlugins, load_plugins
 #: separates a distribution from a component name: ``nasplug-gdas:gumbel``
 QUALIFIER = ":"
 
+#: the provider recorded for a space named by import path rather than registered by a plugin
+IMPORT_PATH_PLUGIN = "import-path"
+
 #: kind -> (hook name, human name used in messages)
 KINDS: dict[str, tuple[str, str]] = {
     "space": ("nasplug_search_spaces", "search space"),
@@ -142,8 +145,25 @@ class Registry:
             return found[0]
         if found:
             raise AmbiguousComponentError(KINDS[kind][1], name, [e.plugin for e in found])
+        imported = self._import_path_entry(kind, name)
+        if imported is not None:
+            return imported
         known = {self._shortest(e): e.plugin for e in self.entries(kind)}
         raise UnknownComponentError(KINDS[kind][1], name, known, self._unknown_hints(kind, distribution, short))
+
+    def _import_path_entry(self, kind: str, name: str) -> Entry | None:
+        """A space named by import path (``--space mypkg.models:make_space``): a function or class of the
+        user's own returning a SearchSpace, found without a plugin.  Its qualified form
+        (``import-path:mypkg.models:make_space``) resolves the same way."""
+        from nasplug import import_path
+
+        if kind != "space":
+            return None
+        if name.startswith(IMPORT_PATH_PLUGIN + QUALIFIER):
+            name = name[len(IMPORT_PATH_PLUGIN + QUALIFIER):]
+        if not import_path.looks_like_import_path(name):
+            return None
+        return Entry(kind, name, import_path.resolve(name), IMPORT_PATH_PLUGIN)
 
     def knows(self, kind: str, name: str) -> bool:
         """Whether ``name`` (short or qualified) names a component of ``kind``, ambiguous short names included."""

@@ -77,9 +77,12 @@ def check_space(name: str, registry: Registry | None = None, **options: Any) -> 
     names = [d.name for d in decisions]
     require(decisions and len(set(names)) == len(names), kind, name, "space.decisions-unique",
             f"decisions must be non-empty with unique names, got {names}")
-    rebuilt = registry.get("space", name, **space.options())
+    # genotype.json records space.name: that is the name `nasplug train` rebuilds from (a space built by
+    # another factory, like a plugin's model space, is rebuilt through the factory its name gives)
+    rebuild_name = name if space.name == name.rpartition(":")[2] else space.name
+    rebuilt = registry.get("space", rebuild_name, **space.options())
     require(rebuilt.options() == space.options(), kind, name, "space.options-rebuild",
-            "registry.get(name, **space.options()) must rebuild the same space (nasplug train relies on it)")
+            "registry.get(space.name, **space.options()) must rebuild the same space (nasplug train relies on it)")
     first = space.sample(torch.Generator().manual_seed(3))
     again = space.sample(torch.Generator().manual_seed(3))
     require(first == again, kind, name, "space.sample-seeded",
