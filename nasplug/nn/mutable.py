@@ -58,6 +58,16 @@ class Mutable(nn.Module):
             return run(x, fixed)
         return self.choose(role, [_Bound(run, v) for v in choice.values], x)
 
+    def live_width(self, role: str, choice: ValueChoice | None, received: int) -> int:
+        """How many of the ``received`` input channels are live: the chosen width of the layer before on a single
+        path (the rest are its zero mask, skipped so that compute and counted MACs are the child's), else all."""
+        if choice is None:
+            return received
+        selection = current_selection(self.decision_name(role))
+        if selection.index is None:
+            return received
+        return min(received, choice.values[selection.index])
+
     def freeze(self, values: Mapping[str, Any], inherit: bool) -> nn.Module:
         """The plain module for the chosen ``values`` (role -> value); with ``inherit``, the sliced weights."""
         raise NotImplementedError

@@ -87,9 +87,11 @@ class MutableConv2d(Mutable):
     def _conv(self, x: torch.Tensor, k: int, c: int) -> torch.Tensor:
         limit = self.max_out if self.depthwise else self.max_in
         check_input_width(self, x.shape[1], limit, "channels")
-        weight = self.weight[:c] if self.depthwise else self.weight[:c, :x.shape[1]]
         if self.depthwise:
-            x = x[:, :c]
+            x, weight = x[:, :c], self.weight[:c]
+        else:
+            x = x[:, :self.live_width("in_channels", self.in_choice, x.shape[1])]
+            weight = self.weight[:c, :x.shape[1]]
         bias = None if self.bias is None else self.bias[:c]
         out = F.conv2d(x, self._kernel_weight(weight, k), bias, self.stride, self._pad_for(k), self.dilation,
                        c if self.depthwise else 1)
@@ -131,6 +133,7 @@ class MutableLinear(Mutable):
 
     def _linear(self, x, c):
         check_input_width(self, x.shape[-1], self.max_in, "features")
+        x = x[..., :self.live_width("in_features", self.in_choice, x.shape[-1])]
         bias = None if self.bias is None else self.bias[:c]
         return pad_channels(F.linear(x, self.weight[:c, :x.shape[-1]], bias), self.max_out, dim=-1)
 
