@@ -25,7 +25,7 @@ def space():
 def test_decisions_are_named_by_label_or_module_path(space):
     names = space.decision_names()
     assert names[:3] == ["width", "op", "blocks"]  # labels, then module paths ('.' written '/')
-    assert "blocks/blocks/0/conv/kernel_size" in names and "blocks/blocks/1/merge" in names
+    assert "blocks/0/conv/kernel_size" in names and "blocks/1/merge" in names
     assert space.decision("op").choices == ("conv3", "pool", "skip")
     assert all("." not in n for n in names)
 
@@ -92,7 +92,7 @@ def test_child_has_no_choice_left_and_equals_the_supernet_on_its_single_path(spa
 
 def test_child_convs_have_the_chosen_width_and_kernel(space):
     choices = {d.name: 0 for d in space.decisions}
-    choices.update({"width": 1, "op": 0, "blocks": 2, "blocks/blocks/1/conv/kernel_size": 1})
+    choices.update({"width": 1, "op": 0, "blocks": 2, "blocks/1/conv/kernel_size": 1})
     child = space.build_child(space.genotype_from_choices(choices), (1, 8, 8), 10)
     assert child.stem.out_channels == 8 and isinstance(child.stem, nn.Conv2d)
     assert child.op.in_channels == 8 and child.classifier.in_features == 8

@@ -45,8 +45,8 @@ def test_flops_latency_model_counts_the_chosen_child(space):
     model = registry.get("latency_model", "flops")
     model.prepare(space, (1, 8, 8), 10)
     small = {d.name: 0 for d in space.decisions}
-    big = {**small, "width": 1, "op": 0, "blocks": 2, "blocks/blocks/0/conv/kernel_size": 1,
-           "blocks/blocks/1/conv/kernel_size": 1}
+    big = {**small, "width": 1, "op": 0, "blocks": 2, "blocks/0/conv/kernel_size": 1,
+           "blocks/1/conv/kernel_size": 1}
     from nasplug.metrics import count_macs
     for choices in (small, big):
         child = space.build_child(space.genotype_from_choices(choices), (1, 8, 8), 10)

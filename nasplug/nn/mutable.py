@@ -43,12 +43,14 @@ class Mutable(nn.Module):
         """The output of ``candidates`` (one per choice of ``role``) on ``x`` as the current selection says."""
         name = self.decision_name(role)
         if checking_shapes(name):
-            shapes = [tuple(c(x).shape) for c in candidates]
+            outputs = [c(x) for c in candidates]
+            shapes = [tuple(out.shape) for out in outputs]
             if len(set(shapes)) > 1:
                 labels = dict(self.value_choices())[role].choice_labels
                 listing = ", ".join(f"{label}: {list(s)}" for label, s in zip(labels, shapes))
                 raise ConfigError(f"decision {name!r}: its candidates give different output shapes ({listing}); "
                                   "every choice of one decision must give the same shape")
+            candidates = [_Computed(out) for out in outputs]  # each candidate once, even when choices nest
         return apply_selection(candidates, x, current_selection(name))  # type: ignore[arg-type]
 
     def over(self, role: str, choice: ValueChoice | None, fixed: Any, x: Any,
@@ -71,6 +73,16 @@ class Mutable(nn.Module):
     def freeze(self, values: Mapping[str, Any], inherit: bool) -> nn.Module:
         """The plain module for the chosen ``values`` (role -> value); with ``inherit``, the sliced weights."""
         raise NotImplementedError
+
+
+class _Computed:
+    """A candidate whose output is already known (the dry run computed it to compare shapes)."""
+
+    def __init__(self, output: torch.Tensor):
+        self.output = output
+
+    def __call__(self, x: Any) -> torch.Tensor:
+        return self.output
 
 
 class _Bound:

@@ -27,6 +27,8 @@ from nasplug.nn.context import selecting
 from nasplug.nn.mutable import Mutable
 from nasplug.spaces.base import Decision, Genotype, SearchSpace, Supernet, as_probability_lists
 
+#: containers inside choice modules left out of decision names (``stage1/0/op/conv/...``, not ``.../blocks/0/...``)
+INTERNAL_CONTAINERS = ("candidates", "blocks")
 #: the batch of the dry run that checks candidate shapes when a space is built
 DRY_RUN_BATCH = 2
 
@@ -55,7 +57,12 @@ def collect_decisions(model: nn.Module) -> tuple[Decision, ...]:
     names_of_roots: dict[int, str] = {}
     first_seen: dict[str, tuple[tuple[str, ...], str]] = {}
     decisions: list[Decision] = []
+    shown = {"": ""}  # module path -> the path a decision is named by
     for path, module in model.named_modules():
+        if path:
+            parent, _, last = path.rpartition(".")
+            hidden = isinstance(model.get_submodule(parent), Mutable) and last in INTERNAL_CONTAINERS
+            shown[path] = shown[parent] if hidden else "/".join(p for p in (shown[parent], last) if p)
         if not isinstance(module, Mutable):
             continue
         names = {}
@@ -63,7 +70,7 @@ def collect_decisions(model: nn.Module) -> tuple[Decision, ...]:
             root = choice.root
             name = names_of_roots.get(id(root))
             if name is None:
-                base = path.replace(".", "/") or "model"
+                base = shown[path] or "model"
                 name = root.label or (f"{base}/{role}" if module.role_in_name else base)
                 where = f"{path or 'the model'} ({type(module).__name__}.{role})"
                 if name in first_seen:
