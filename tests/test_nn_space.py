@@ -198,3 +198,21 @@ def test_a_choice_run_outside_a_search_says_how_to_run_it(space):
     bound = space.build_supernet((1, 8, 8), 10).model
     with pytest.raises(NasplugError, match="ran outside a search"):
         bound(torch.randn(1, 1, 8, 8))
+
+
+def test_a_plugins_space_hook_can_return_a_model_space(tmp_path):
+    from nasplug import hookimpl
+    from nasplug.plugins import load_plugins
+    from nasplug.registry import Registry
+
+    class TinyNetPlugin:
+        @hookimpl
+        def nasplug_search_spaces(self):
+            return {"tiny-net": lambda: model_space(TINY)}
+
+    reg = Registry(load_plugins([TinyNetPlugin()]))
+    kit.check_space("tiny-net", reg)  # rebuilt for `nasplug train` through the name it records: "model"
+    result = Pipeline(space="tiny-net", strategy="random", data="digits", epochs=1, steps_per_epoch=1,
+                      batch_size=16, threads=1, registry=reg, run_dir=tmp_path / "run",
+                      optimizer_options={"num_candidates": 2, "screen_batches": 1, "top_k": 1}).search()
+    assert result.genotype_record()["space"] == "model"
