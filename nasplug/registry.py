@@ -15,6 +15,7 @@ the one error, and it names both qualified forms.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import re
 import threading
@@ -145,11 +146,17 @@ class Registry:
             return found[0]
         if found:
             raise AmbiguousComponentError(KINDS[kind][1], name, [e.plugin for e in found])
-        imported = self._import_path_entry(kind, name)
+        try:
+            imported = self._import_path_entry(kind, name)
+        except ConfigError as exc:  # neither a registered name nor an importable path: say both
+            imported, import_hint = None, [str(exc)]
+        else:
+            import_hint = []
         if imported is not None:
             return imported
         known = {self._shortest(e): e.plugin for e in self.entries(kind)}
-        raise UnknownComponentError(KINDS[kind][1], name, known, self._unknown_hints(kind, distribution, short))
+        raise UnknownComponentError(KINDS[kind][1], name, known,
+                                    self._unknown_hints(kind, distribution, short) + import_hint)
 
     def _import_path_entry(self, kind: str, name: str) -> Entry | None:
         """A space named by import path (``--space mypkg.models:make_space``): a function or class of the
@@ -163,7 +170,7 @@ class Registry:
             name = name[len(IMPORT_PATH_PLUGIN + QUALIFIER):]
         if not import_path.looks_like_import_path(name):
             return None
-        return Entry(kind, name, import_path.resolve(name), IMPORT_PATH_PLUGIN)
+        return Entry(kind, name, _space_factory(name, import_path.resolve(name)), IMPORT_PATH_PLUGIN)
 
     def knows(self, kind: str, name: str) -> bool:
         """Whether ``name`` (short or qualified) names a component of ``kind``, ambiguous short names included."""
@@ -238,6 +245,26 @@ class Registry:
             if names:
                 out[kind] = sorted(names)
         return out
+
+
+def _space_factory(name: str, target: Callable[..., Any]) -> Callable[..., Any]:
+    """``target`` (a function or class named by import path), refusing a product that is not a search space.
+    It keeps ``target``'s signature, so options are checked against it as for a plugin's factory."""
+    if not callable(target):
+        raise ConfigError(f"import path {name!r} names a {type(target).__name__}, not a function or class that "
+                          "returns a search space")
+
+    @functools.wraps(target)
+    def build(*args: Any, **kwargs: Any) -> Any:
+        from nasplug.spaces.base import SearchSpace
+
+        space = target(*args, **kwargs)
+        if not isinstance(space, SearchSpace):
+            raise ConfigError(f"space {name!r} built a {type(space).__name__}, not a SearchSpace; for a model class "
+                              f"use space 'model' with the option model={name!r}")
+        return space
+
+    return build
 
 
 _default: Registry | None = None

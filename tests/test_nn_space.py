@@ -41,7 +41,7 @@ def test_a_space_named_by_import_path_resolves_through_the_registry():
     assert built.decisions == reg.get("space", "model", model=TINY).decisions
     again = reg.get("space", "import-path:nasplug.nn.space:model_space", model=TINY)  # the recorded qualified form
     assert again.options() == built.options()
-    with pytest.raises(ConfigError, match="no attribute 'nope'"):
+    with pytest.raises(NasplugError, match="unknown search space .*no attribute 'nope'"):
         reg.get("space", "nasplug.nn.space:nope")
 
 
@@ -216,3 +216,12 @@ def test_a_plugins_space_hook_can_return_a_model_space(tmp_path):
                       batch_size=16, threads=1, registry=reg, run_dir=tmp_path / "run",
                       optimizer_options={"num_candidates": 2, "screen_batches": 1, "top_k": 1}).search()
     assert result.genotype_record()["space"] == "model"
+
+
+def test_an_import_path_that_is_not_a_space_factory_is_refused_saying_what_to_do():
+    reg = registry.default_registry()
+    with pytest.raises(ConfigError, match="built a TinyChoiceNet, not a SearchSpace; for a model class use space "
+                                          "'model' with the option model='nasplug.testing.model:TinyChoiceNet'"):
+        reg.get("space", TINY)
+    with pytest.raises(NasplugError, match="unknown search space 'nosuchpkg:make'.*cannot import module 'nosuchpkg'"):
+        reg.get("space", "nosuchpkg:make")
