@@ -17,7 +17,7 @@ SMALL = ["--space", "nb201", "--space-option", "C=4", "--space-option", "N=1", "
 def test_plugins_lists_kernel_components_as_text_and_json(capsys):
     assert main(["plugins"]) == 0
     text = capsys.readouterr().out
-    assert "darts, nb201" in text and "random" in text
+    assert "darts, model, nb201" in text and "random" in text
     assert main(["plugins", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     kernel = next(p for p in data["plugins"] if p["distribution"] == "nasplug")
