@@ -78,8 +78,11 @@ def write_pt(model: nn.Module, example: torch.Tensor, out: Path, title: str) -> 
         gm = python_source.trace(model, example)
         text, state = python_source.write_source(gm, title, tuple(example.shape))
     except python_source.NotPlainTorch as exc:
-        reason = f"cannot be written as plain PyTorch source: {exc}; wrote TorchScript (torch.jit.load) instead"
-        files, difference = write_torchscript(model, example, out)
+        files, difference, method = write_torchscript(model, example, out, script_first=True)
+        reason = (f"cannot be written as plain PyTorch source: {exc}; wrote TorchScript ({method}; load it with "
+                  "torch.jit.load) instead")
+        if method == "torch.jit.trace":
+            reason += ": its branches on tensor values follow the example batch"
         return files, difference, reason
     rebuilt = python_source.load_source(text).Model()
     try:
@@ -95,14 +98,28 @@ def write_pt(model: nn.Module, example: torch.Tensor, out: Path, title: str) -> 
     return [source, weights], difference, None
 
 
-def write_torchscript(model: nn.Module, example: torch.Tensor, out: Path) -> tuple[list[Path], float]:
-    """``model.ts.pt``: the traced network, loadable with ``torch.jit.load`` alone."""
+def write_torchscript(model: nn.Module, example: torch.Tensor, out: Path,
+                      script_first: bool = False) -> tuple[list[Path], float, str]:
+    """``model.ts.pt`` for ``torch.jit.load`` alone; returns the files, the checked difference and the method.
+
+    ``torch.jit.trace`` records the operations the example runs, which is the
+    network for any input of that shape unless its forward branches on tensor
+    values; ``script_first`` (the ``pt`` fallback, taken for such networks)
+    tries ``torch.jit.script``, which keeps the branches, before tracing.
+    """
     path = out / "model.ts.pt"
-    try:
-        scripted = _quiet(lambda: torch.jit.trace(model, example, check_trace=False))
-    except Exception as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise NasplugError(f"torch.jit.trace failed on the network ({type(exc).__name__}: {first})") from exc
+    scripted, method = None, "torch.jit.trace"
+    if script_first:
+        try:
+            scripted, method = _quiet(lambda: torch.jit.script(model)), "torch.jit.script"
+        except Exception:  # most search-space code is not TorchScript: trace it
+            scripted = None
+    if scripted is None:
+        try:
+            scripted = _quiet(lambda: torch.jit.trace(model, example, check_trace=False))
+        except Exception as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise NasplugError(f"torch.jit.trace failed on the network ({type(exc).__name__}: {first})") from exc
     out.mkdir(parents=True, exist_ok=True)
     tmp = out / ".model.ts.pt.tmp"
     _quiet(lambda: torch.jit.save(scripted, str(tmp)))
@@ -111,7 +128,7 @@ def write_torchscript(model: nn.Module, example: torch.Tensor, out: Path) -> tup
     with torch.no_grad():
         difference = max_difference(outputs(model(example)), outputs(loaded(example)))
     check_close("the TorchScript file", difference)
-    return [path], difference
+    return [path], difference, method
 
 
 def require_onnx() -> tuple[Any, Any]:

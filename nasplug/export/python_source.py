@@ -95,8 +95,11 @@ class ConcreteTracer(fx.Tracer):
         return super().getattr(attr, attr_val, parameter_proxy_cache)
 
     def to_bool(self, obj: fx.Proxy) -> bool:
-        if obj.node in self.values:
-            return bool(self.values[obj.node])
+        value = self.values.get(obj.node)
+        # a Python bool comes from shapes and attributes, the same for every input of this shape; a tensor
+        # comes from the input's values (``if x.sum() > 0``), which no single graph describes
+        if isinstance(value, (bool, int)):
+            return bool(value)
         return super().to_bool(obj)
 
     def iter(self, obj: fx.Proxy):
