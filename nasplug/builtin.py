@@ -45,8 +45,9 @@ def nasplug_arch_optimizers():
 @hookimpl
 def nasplug_latency_models():
     from nasplug.flops_latency import FlopsLatencyModel
+    from nasplug.measured_latency import MeasuredLatencyModel
 
-    return {"flops": FlopsLatencyModel}
+    return {"flops": FlopsLatencyModel, "measured": MeasuredLatencyModel}
 
 
 @hookimpl
