@@ -230,31 +230,31 @@ no auxiliary head); Model() starts in eval mode.
 '''
 
 
-def _put_lines() -> str:
-    return '''
+HELPERS = '''
 
-def _put(root, path, module):
-    """Register ``module`` at the dotted ``path`` under ``root``, creating plain containers on the way."""
+def _parent(root, path):
+    """The module that holds the dotted ``path`` (plain containers made on the way), and the last name."""
     *parents, name = path.split(".")
     for part in parents:
         if part not in root._modules:
             root.add_module(part, nn.Module())
         root = root._modules[part]
-    root.add_module(name, module)
+    return root, name
+
+
+def _put(root, path, module):
+    parent, name = _parent(root, path)
+    parent.add_module(name, module)
 
 
 def _tensor(root, path, shape, dtype, parameter):
-    """Register an empty parameter or buffer at ``path``; load_state_dict fills it."""
-    *parents, name = path.split(".")
-    for part in parents:
-        if part not in root._modules:
-            root.add_module(part, nn.Module())
-        root = root._modules[part]
+    """An empty parameter or buffer at ``path``; load_state_dict fills it."""
+    parent, name = _parent(root, path)
     value = torch.empty(shape, dtype=dtype)
     if parameter:
-        root.register_parameter(name, nn.Parameter(value))
+        parent.register_parameter(name, nn.Parameter(value))
     else:
-        root.register_buffer(name, value)
+        parent.register_buffer(name, value)
 '''
 
 
@@ -294,7 +294,7 @@ def write_source(gm: fx.GraphModule, title: str, example_shape: tuple[int, ...])
     text += "\n" + "\n".join(imports) + "\n"
     if definitions:
         text += "\n" + "\n".join(definitions) + "\n"
-    text += _put_lines()
+    text += HELPERS
     text += "\n\nclass Model(nn.Module):\n"
     text += "    def __init__(self):\n        super().__init__()\n"
     text += "\n".join(init) + ("\n" if init else "")
