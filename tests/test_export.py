@@ -45,7 +45,10 @@ def child_of(space_name: str) -> nn.Module:
     space = build_space(space_name, registry_module.default_registry())
     genotype = space.genotype_from_choices(space.sample(torch.Generator().manual_seed(3)))
     torch.manual_seed(0)
-    child = space.build_child(genotype, SHAPE, 10)
+    # what retraining adds and export must leave out: DARTS's auxiliary head and drop-path
+    child = space.build_child(genotype, SHAPE, 10, **({"auxiliary": True} if space_name == "darts" else {}))
+    if hasattr(child, "drop_path_prob"):
+        child.drop_path_prob = 0.2
     # non-trivial BatchNorm statistics, so the check sees whether running stats travel
     child.train()
     with torch.no_grad():
