@@ -46,8 +46,9 @@ def nasplug_arch_optimizers():
 @hookimpl
 def nasplug_latency_models():
     from nasplug.flops_latency import FlopsLatencyModel
+    from nasplug.measured_latency import MeasuredLatencyModel
 
-    return {"flops": FlopsLatencyModel}
+    return {"flops": FlopsLatencyModel, "measured": MeasuredLatencyModel}
 
 
 @hookimpl
@@ -76,3 +77,10 @@ def nasplug_strategies():
             space_defaults={"nb201": dict(RSPS_NB201_DEFAULTS)},
         ),
     }
+
+
+@hookimpl
+def nasplug_cli_commands():
+    from nasplug.export.command import COMMAND
+
+    return {"export": COMMAND}

@@ -311,6 +311,8 @@ def _report_train(result) -> int:
     print(f"test accuracy: {result.test_accuracy:.4f}  parameters: {result.parameters:,}  "
           f"MACs: {result.macs:,}")
     print(f"run directory: {result.run_dir}")
+    if result.run_dir is not None:
+        print(f"export it with: nasplug export {result.run_dir} --format pt|torchscript|onnx")
     return 0
 
 
