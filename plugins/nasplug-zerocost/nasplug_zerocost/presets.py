@@ -20,7 +20,7 @@ PRESETS = {
                     ["naswot"], 100),
     "tenas": _spec("TE-NAS ranking (Chen et al. ICLR 2021): best of 100 random cells by the rank sum of NTK "
                    "condition number and linear regions at init, no training", ["ntk", "linear_regions"], 100),
-    "zerocost": _spec("Training-free vote: best of 500 random cells by the rank sum of naswot, synflow and "
+    "zerocost": _spec("Training-free vote: best of 200 random cells by the rank sum of naswot, synflow and "
                       "jacob_cov at init (Abdelfattah et al. ICLR 2021's vote), no training",
-                      ["naswot", "synflow", "jacob_cov"], 500),
+                      ["naswot", "synflow", "jacob_cov"], 200),
 }
