@@ -38,6 +38,12 @@ FIRST_PARTY: dict[str, dict[str, tuple[str, ...]]] = {
         "space": ("mobilenetv3-like", "proxylessnas", "proxylessnas-enlarged"),
         "strategy": ("tunas", "tunas-accuracy"),
     },
+    "nasplug-zerocost": {
+        "arch_optimizer": ("proxy-quality", "proxy-warmstart", "zerocost"),
+        "proxy": ("fisher", "flops", "grad_norm", "grasp", "jacob_cov", "linear_regions", "naswot", "ntk",
+                  "params", "snip", "synflow"),
+        "strategy": ("naswot", "tenas", "zerocost"),
+    },
 }
 
 

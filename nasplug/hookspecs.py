@@ -65,6 +65,18 @@ def nasplug_latency_models() -> Factories:
 
 
 @hookspec
+def nasplug_proxies() -> Factories:
+    """Training-free proxies: name -> factory returning a proxy, a callable ``(network, (x, y)) -> float``
+    that scores a network at initialisation on one batch, higher meaning better (NASWOT, synflow, ...).
+
+    Any strategy can use one as a quality signal instead of training: a search that ranks sampled
+    architectures, a reward's quality term, an evolution's fitness, a warm start of architecture logits.
+    A proxy must not change the network it is given and must be deterministic for a given network
+    and batch.
+    """
+
+
+@hookspec
 def nasplug_datasets() -> Factories:
     """Datasets: name -> factory returning a :class:`nasplug.data.DataBundle`.
 

@@ -44,6 +44,7 @@ KINDS: dict[str, tuple[str, str]] = {
     "strategy": ("nasplug_strategies", "strategy"),
     "genotype": ("nasplug_genotypes", "named genotype"),
     "benchmark": ("nasplug_benchmarks", "benchmark"),
+    "proxy": ("nasplug_proxies", "proxy"),
 }
 
 

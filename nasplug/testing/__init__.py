@@ -27,9 +27,9 @@ datasets, strategy presets and named genotypes, and unknown options.
 from nasplug.testing.rules import ContractViolation, Skip
 from nasplug.testing.runner import CHECKS, Case, cases, run_cases
 from nasplug.testing.search_parts import (check_arch_optimizer, check_dataset, check_genotype, check_latency_model,
-                                          check_reward, check_strategy)
+                                          check_proxy, check_reward, check_strategy)
 from nasplug.testing.spaces import check_sampler, check_space
 
 __all__ = ["CHECKS", "Case", "ContractViolation", "Skip", "cases", "check_arch_optimizer", "check_dataset",
-           "check_genotype", "check_latency_model", "check_reward", "check_sampler", "check_space",
+           "check_genotype", "check_latency_model", "check_proxy", "check_reward", "check_sampler", "check_space",
            "check_strategy", "run_cases"]

@@ -13,7 +13,7 @@ import attrs
 from nasplug.registry import Registry, canonical, default_registry
 from nasplug.testing.rules import ContractViolation, Skip
 from nasplug.testing.search_parts import (check_arch_optimizer, check_dataset, check_genotype, check_latency_model,
-                                          check_reward, check_strategy)
+                                          check_proxy, check_reward, check_strategy)
 from nasplug.testing.spaces import check_sampler, check_space
 
 #: registry kind -> the check every component of that kind must pass
@@ -26,6 +26,7 @@ CHECKS: dict[str, Callable[..., None]] = {
     "dataset": check_dataset,
     "strategy": check_strategy,
     "genotype": check_genotype,
+    "proxy": check_proxy,
 }
 
 

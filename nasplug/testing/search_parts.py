@@ -164,6 +164,30 @@ def check_latency_model(name: str, registry: Registry | None = None, spaces: lis
             "expected(selections) must be finite and carry gradient to the selection weights")
 
 
+def check_proxy(name: str, registry: Registry | None = None, **options: Any) -> None:
+    """A finite float for a tiny nb201 child on a random batch, the same twice, the network left unchanged."""
+    registry = registry or default_registry()
+    kind = "proxy"
+    proxy = build(registry, kind, name, **options)
+    require(callable(proxy), kind, name, "proxy.callable", f"the factory returned {type(proxy).__name__}, "
+                                                            "not a callable (network, batch) -> float")
+    space = build_space("nasplug:nb201", registry)
+    torch.manual_seed(0)
+    net = space.build_child(space.genotype_from_choices(space.sample(torch.Generator().manual_seed(0))),
+                            (3, 8, 8), 10)
+    generator = torch.Generator().manual_seed(0)
+    batch = (torch.randn(8, 3, 8, 8, generator=generator), torch.randint(10, (8,), generator=generator))
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    score = proxy(net, batch)
+    require(isinstance(score, float) and not math.isnan(score), kind, name, "proxy.float",
+            f"a proxy returns a float that is not nan (-inf for a degenerate network), got {score!r}")
+    require(all(torch.equal(before[k], v) for k, v in net.state_dict().items() if not k.endswith("num_batches_tracked")
+                and "running_" not in k), kind, name, "proxy.leaves-weights",
+            "the proxy changed the network's weights; score a copy")
+    require(proxy(net, batch) == score, kind, name, "proxy.deterministic",
+            "two calls on the same network and batch gave different scores")
+
+
 def check_strategy(name: str, registry: Registry | None = None) -> None:
     """A StrategySpec whose parts are named by qualified name, accept the preset's options and fit together."""
     from nasplug.search.compose import compose, strategy_spec
