@@ -1,7 +1,8 @@
 """Every weight-sharing strategy searches NAS-Bench-201 on real CIFAR-10 images, scored by the table.
 
-    python benchmarks/nb201_search.py                      # default budget: 11 rows x 3 seeds, 2 workers
+    python benchmarks/nb201_search.py                      # default budget: 13 rows x 10 seeds (DARTS family 3)
     python benchmarks/nb201_search.py --report             # print what has finished so far; run nothing
+    python benchmarks/nb201_search.py --strategies random-fair --seeds 100-104   # recheck a row on unseen seeds
     python benchmarks/nb201_search.py --long               # gdas and random alone at the long budget
     python benchmarks/nb201_search.py --strategies gdas,random --epochs-list 10,20,40   # answer vs budget
 
@@ -27,16 +28,27 @@ cells by shared-weight validation accuracy; the Kendall tau against the
 table is ``random_kendall_tau``/``gdas_kendall_tau`` (and each row's
 ``kendall_tau``, the warmup rows' included).
 
-Besides the nine strategies with their presets, two rows run RSPS and GDAS
-with TuNAS's op warmup (``random-warmup``, ``gdas-warmup``: the preset plus
+Besides the nine strategies with their presets, four rows run RSPS and GDAS
+with FairNAS's strict fairness (``random-fair``, ``gdas-fair``: every op of
+every edge trained once per step, five forward/backward passes per step,
+:mod:`nasplug.strategies.fairness`) or with TuNAS's op warmup (``random-warmup``, ``gdas-warmup``: the preset plus
 ``sampler_options={"op_warmup": true}``): every op of an edge trains during
 the first quarter of the search, which is what a short single-path search
 lacks (see ``plugins/nasplug-nb201/README.md``).
 
-Prints per strategy mean +/- std over seeds next to the table's mean cell,
-its best cell and the published numbers, then the table accuracy of each
-strategy's derived cell after every epoch (also saved as a PNG); the last
-line is a JSON object.  Unfinished trials are listed, never averaged in.
+Seeds: ``--seeds 0-9`` (a list or ranges) or ``--seed-base B --num-seeds K``;
+by default 10 per row and 3 for the DARTS-family rows, whose trials take
+5-20 CPU minutes.  Prints per row the seeds, mean, std, worst seed and a
+bootstrap 95% interval of the mean (:mod:`nasplug.seed_statistics`), the CPU
+minutes per search (process time, summed over resumes) and the supernet's
+Kendall tau with its interval over the ranked cells; then the CPU seconds
+each row's mean and worst-seed anytime curves (the table accuracy of the
+cell the search would return, against cumulative ``cpu_seconds``) take to
+reach 90/91/92/93, and the table accuracy of each derived cell after every
+epoch (also saved as a PNG).  The last line is a JSON object: per row
+``seeds``, ``mean``, ``std``, ``worst``, ``ci95``, ``cpu_minutes``,
+``anytime`` and ``cpu_seconds_to_9x``, and ``cpu_seconds_to`` per strategy.
+Unfinished trials are listed, never averaged in.
 """
 
 from __future__ import annotations
