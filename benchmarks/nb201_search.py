@@ -361,8 +361,10 @@ def tau_over_cells_ci(rankings: list[dict[str, list[float]]], resamples: int = 1
     n = min(len(a) for a, _ in pairs)
 
     def mean_tau(index_rows):
-        rows = index_rows.astype(int)
-        return np.array([np.nanmean([kendall_tau(a[row], b[row]) for a, b in pairs]) for row in rows])
+        taus = np.array([[kendall_tau(a[row], b[row]) for a, b in pairs] for row in index_rows.astype(int)])
+        finite = np.isfinite(taus)  # a resample of identical cells has no tau: left out, not warned about
+        return np.where(finite.any(axis=1), np.where(finite, taus, 0).sum(axis=1) / np.maximum(finite.sum(1), 1),
+                        np.nan)
 
     return list(bootstrap_ci(np.arange(n), resamples=resamples, statistic=mean_tau))
 

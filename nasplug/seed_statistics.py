@@ -30,8 +30,9 @@ def bootstrap_ci(values: Sequence[float], confidence: float = 0.95, resamples: i
                  statistic: Callable[[np.ndarray], np.ndarray] | None = None) -> tuple[float, float]:
     """Percentile bootstrap interval of ``statistic`` (the mean by default) over ``values``.
 
-    ``statistic`` maps a (resamples, n) array to one value per row.  One
-    value gives the degenerate interval (v, v); none gives (nan, nan).
+    ``statistic`` maps a (resamples, n) array to one value per row; rows
+    where it is nan are left out.  One value gives the degenerate interval
+    (v, v); none gives (nan, nan).
     """
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
@@ -42,7 +43,10 @@ def bootstrap_ci(values: Sequence[float], confidence: float = 0.95, resamples: i
         return math.nan, math.nan
     statistic = statistic or (lambda sample: sample.mean(axis=1))
     rng = np.random.default_rng(seed)
-    draws = statistic(data[rng.integers(0, data.size, size=(resamples, data.size))])
+    draws = np.asarray(statistic(data[rng.integers(0, data.size, size=(resamples, data.size))]), dtype=float)
+    draws = draws[np.isfinite(draws)]  # a resample on which the statistic is undefined (a constant ranking's tau)
+    if draws.size == 0:
+        return math.nan, math.nan
     tail = (1 - confidence) / 2 * 100
     low, high = np.percentile(draws, [tail, 100 - tail])
     return float(low), float(high)
