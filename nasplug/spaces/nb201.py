@@ -157,9 +157,25 @@ class NB201Child(nn.Module):
         return self.network(x, None)
 
 
+#: The search to run on this space, from benchmarks/nb201_search.py on real CIFAR-10 images (C=8, N=1, 16x16):
+#: the best worst seed per CPU-minute among the rows measured.  UPDATE HERE (and in the space's docstring, which
+#: ``nasplug plugins --verbose`` shows) when a row with more seeds, or the training-free search, does better.
+RECOMMENDED_SEARCH = ("nasplug search --space nb201 --strategy random --sampler-option strict_fairness=true "
+                      "--epochs 4: RSPS with FairNAS's strict fairness, 1.9 CPU minutes per search, the same as "
+                      "plain RSPS at 20 epochs; provisional, on the seeds listed in benchmarks/README.md")
+
+
 @attrs.frozen
 class NB201Space(SearchSpace):
-    """NAS-Bench-201: 5 ops on each of 6 edges, 15,625 cells.
+    """NAS-Bench-201: 5 ops on each of 6 edges, 15,625 cells; recommended search: RSPS with strict fairness.
+
+    Recommended search (:data:`RECOMMENDED_SEARCH`): ``--strategy random
+    --sampler-option strict_fairness=true --epochs 4``.  Among the rows of
+    ``benchmarks/nb201_search.py`` it gave the best worst seed per CPU-minute:
+    every op of every edge is trained once a step, so the shared-weight
+    ranking no longer favours parameter-free cells, and four epochs of five
+    paths cost what 20 single-path epochs do.  The figures, their seeds and
+    what is still provisional are in ``benchmarks/README.md``.
 
     ``C`` and ``N`` default to the benchmark's 16 and 5; small values make
     CPU searches on small data quick.
