@@ -87,7 +87,7 @@ ROW_SETTINGS = {"tunas": {"strategy": "tunas-accuracy"},
 #: seeds per row when neither --seeds nor --num-seeds says: 10 (a claim needs them), 3 for the DARTS-family rows,
 #: whose trials take 5-20 CPU minutes each (their interval is shown, and wide)
 DEFAULT_NUM_SEEDS = 10
-FEW_SEED_ROWS = {"gibbs-1st": 3, "gibbs": 3, "gibbs-mean": 3, "darts": 3, "darts-2nd": 3, "amended": 3}
+FEW_SEED_ROWS = {"gibbs-1st": 3, "gibbs": 3, "darts": 3, "darts-2nd": 3, "amended": 3}  # gibbs-mean: recommended
 #: width of the row-name column in the printed tables
 NAME_WIDTH = 14
 #: whose supernet is asked to rank 200 random cells (by preset)

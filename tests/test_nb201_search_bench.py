@@ -163,6 +163,7 @@ def test_seeds_come_from_a_list_a_range_or_a_base_and_count(tmp_path):
     args = bench.parse_args(["--seed-base", "100", "--table", str(TABLE)])
     assert bench.seeds_for(args, "random-fair") == list(range(100, 110))  # 10 per recommended row
     assert bench.seeds_for(args, "darts-2nd") == [100, 101, 102]  # the expensive DARTS family keeps 3
+    assert len(bench.seeds_for(args, "gibbs-mean")) == 10  # the recommended row does not
     assert bench.seeds_for(bench.parse_args(["--num-seeds", "4", "--table", str(TABLE)]), "darts") == [0, 1, 2, 3]
     for bad in ("a", "3-1", "1,,2"):
         with pytest.raises(SystemExit, match="--seeds"):
