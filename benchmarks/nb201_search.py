@@ -1,7 +1,8 @@
 """Every weight-sharing strategy searches NAS-Bench-201 on real CIFAR-10 images, scored by the table.
 
-    python benchmarks/nb201_search.py                      # default budget: 11 rows x 3 seeds, 2 workers
+    python benchmarks/nb201_search.py                      # default budget: 13 rows x 10 seeds (DARTS family 3)
     python benchmarks/nb201_search.py --report             # print what has finished so far; run nothing
+    python benchmarks/nb201_search.py --strategies random-fair --seeds 100-104   # recheck a row on unseen seeds
     python benchmarks/nb201_search.py --long               # gdas and random alone at the long budget
     python benchmarks/nb201_search.py --strategies gdas,random --epochs-list 10,20,40   # answer vs budget
 
@@ -27,16 +28,27 @@ cells by shared-weight validation accuracy; the Kendall tau against the
 table is ``random_kendall_tau``/``gdas_kendall_tau`` (and each row's
 ``kendall_tau``, the warmup rows' included).
 
-Besides the nine strategies with their presets, two rows run RSPS and GDAS
-with TuNAS's op warmup (``random-warmup``, ``gdas-warmup``: the preset plus
+Besides the nine strategies with their presets, four rows run RSPS and GDAS
+with FairNAS's strict fairness (``random-fair``, ``gdas-fair``: every op of
+every edge trained once per step, five forward/backward passes per step,
+:mod:`nasplug.strategies.fairness`) or with TuNAS's op warmup (``random-warmup``, ``gdas-warmup``: the preset plus
 ``sampler_options={"op_warmup": true}``): every op of an edge trains during
 the first quarter of the search, which is what a short single-path search
 lacks (see ``plugins/nasplug-nb201/README.md``).
 
-Prints per strategy mean +/- std over seeds next to the table's mean cell,
-its best cell and the published numbers, then the table accuracy of each
-strategy's derived cell after every epoch (also saved as a PNG); the last
-line is a JSON object.  Unfinished trials are listed, never averaged in.
+Seeds: ``--seeds 0-9`` (a list or ranges) or ``--seed-base B --num-seeds K``;
+by default 10 per row and 3 for the DARTS-family rows, whose trials take
+5-20 CPU minutes.  Prints per row the seeds, mean, std, worst seed and a
+bootstrap 95% interval of the mean (:mod:`nasplug.seed_statistics`), the CPU
+minutes per search (process time, summed over resumes) and the supernet's
+Kendall tau with its interval over the ranked cells; then the CPU seconds
+each row's mean and worst-seed anytime curves (the table accuracy of the
+cell the search would return, against cumulative ``cpu_seconds``) take to
+reach 90/91/92/93, and the table accuracy of each derived cell after every
+epoch (also saved as a PNG).  The last line is a JSON object: per row
+``seeds``, ``mean``, ``std``, ``worst``, ``ci95``, ``cpu_minutes``,
+``anytime`` and ``cpu_seconds_to_9x``, and ``cpu_seconds_to`` per strategy.
+Unfinished trials are listed, never averaged in.
 """
 
 from __future__ import annotations
@@ -56,17 +68,26 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from nasplug.seed_statistics import bootstrap_ci, seed_summary
+
 REPO = Path(__file__).resolve().parents[1]
 
 #: cheapest first (measured minutes per default trial, see DEFAULT_BUDGET); the report's row order
-STRATEGIES = ("random", "random-warmup", "gdas", "gdas-warmup", "tunas", "gibbs-1st", "gibbs", "gibbs-mean", "darts",
-              "darts-2nd", "amended")
+STRATEGIES = ("random", "random-warmup", "random-fair", "gdas", "gdas-warmup", "gdas-fair", "tunas", "gibbs-1st",
+              "gibbs", "gibbs-mean", "darts", "darts-2nd", "amended")
 #: what a row sets beyond ``strategy=<row>``: TuNAS without a latency term is its own preset (``tunas`` needs a
 #: target); RSPS and GDAS with TuNAS's op warmup (nasplug.strategies.op_warmup), beside the authors' settings, show
 #: what keeps a single-path supernet from favouring parameter-free ops
 ROW_SETTINGS = {"tunas": {"strategy": "tunas-accuracy"},
                 "random-warmup": {"strategy": "random", "sampler_options": {"op_warmup": True}},
-                "gdas-warmup": {"strategy": "gdas", "sampler_options": {"op_warmup": True}}}
+                "gdas-warmup": {"strategy": "gdas", "sampler_options": {"op_warmup": True}},
+                # FairNAS's strict fairness (nasplug.strategies.fairness): every op of every edge trained once a step
+                "random-fair": {"strategy": "random", "sampler_options": {"strict_fairness": True}},
+                "gdas-fair": {"strategy": "gdas", "sampler_options": {"strict_fairness": True}}}
+#: seeds per row when neither --seeds nor --num-seeds says: 10 (a claim needs them), 3 for the DARTS-family rows,
+#: whose trials take 5-20 CPU minutes each (their interval is shown, and wide)
+DEFAULT_NUM_SEEDS = 10
+FEW_SEED_ROWS = {"gibbs-1st": 3, "gibbs": 3, "darts": 3, "darts-2nd": 3, "amended": 3}  # gibbs-mean: recommended
 #: width of the row-name column in the printed tables
 NAME_WIDTH = 14
 #: whose supernet is asked to rank 200 random cells (by preset)
@@ -186,6 +207,11 @@ def check_same_strategy(run_dir: Path, wanted: str) -> None:
                            "remove the directory to start the trial afresh")
 
 
+def per_row(strategies, seeds) -> dict[str, list[int]]:
+    """``{row: seeds}`` from one list for every row or a mapping already per row."""
+    return {s: list(seeds[s]) for s in strategies} if isinstance(seeds, dict) else {s: list(seeds) for s in strategies}
+
+
 def jobs_for(args, strategies, epochs_list, seeds) -> list[dict[str, Any]]:
     """Every trial: smallest budget first, then seed by seed, the costliest strategy first within a seed.
 
@@ -193,11 +219,11 @@ def jobs_for(args, strategies, epochs_list, seeds) -> list[dict[str, Any]]:
     third seed, so a session that ends mid-run still reports all of them;
     costliest first keeps both workers busy to the end of each seed.
     """
-    jobs = []
+    jobs, seeds = [], per_row(strategies, seeds)
     by_cost = sorted(strategies, key=lambda s: -STRATEGIES.index(s) if s in STRATEGIES else -99)
     for epochs in epochs_list:
-        for seed in seeds:
-            for strategy in by_cost:
+        for seed in sorted({k for s in strategies for k in seeds[s]}):
+            for strategy in (s for s in by_cost if seed in seeds[s]):
                 run_dir = args.out / budget_label(args, epochs) / strategy / f"seed{seed}"
                 jobs.append({"run_dir": str(run_dir), "config": trial_config(args, strategy, seed, epochs),
                              "table": str(args.table), "ranking_cells": args.ranking_cells,
@@ -283,7 +309,64 @@ def read_trial(run_dir: Path) -> dict[str, Any] | None:
             "curve": [r.get("benchmark", {}).get("test_accuracy", math.nan) for r in history],
             "seconds": sum(r.get("seconds", 0.0) for r in history) + timing.get("final_seconds", 0.0),
             "cpu_seconds": timing.get("cpu_seconds"),
-            "kendall_tau": ranking.get("kendall_tau")}
+            "anytime": anytime_points(history, bench.get("cifar10_test_accuracy", math.nan), timing.get("cpu_seconds")),
+            "kendall_tau": ranking.get("kendall_tau"),
+            "ranking": {k: ranking[k] for k in ("shared_accuracy", "table_accuracy") if k in ranking}}
+
+
+def anytime_points(history: list[dict[str, Any]], final: float, cpu_seconds: float | None) -> list[list[float]]:
+    """``[cpu_seconds, accuracy]`` of the cell the search would return if stopped there, oldest first.
+
+    One point per epoch that derived a cell and recorded its cumulative
+    ``cpu_seconds`` (trials from before that field have none), then the
+    final cell at the trial's CPU seconds (RSPS has only this one: it picks
+    once, at the end).  Stopping at epoch ``e`` is not a search of ``e``
+    epochs (the learning-rate schedule differs): it is the anytime answer.
+    """
+    points = [[r["cpu_seconds"], r["benchmark"]["test_accuracy"]] for r in history
+              if "cpu_seconds" in r and "test_accuracy" in (r.get("benchmark") or {})]
+    end = cpu_seconds if cpu_seconds is not None else (history[-1].get("cpu_seconds") if history else None)
+    if end is not None and not math.isnan(final):
+        points.append([max(end, points[-1][0]) if points else end, final])
+    return points
+
+
+def cpu_seconds_to(curve: list[list[float]], level: float) -> float | None:
+    """The first CPU second at which ``curve``'s accuracy reaches ``level``; None if it never does."""
+    return next((t for t, acc in curve if acc >= level), None)
+
+
+def aggregate_anytime(curves: list[list[list[float]]]) -> dict[str, list[list[float]]]:
+    """The mean and the worst seed's anytime curve, point by point (the seeds' CPU seconds averaged).
+
+    Seeds are aligned by point index, so only as many points as the shortest
+    curve has; a row whose curves are all one final point gives one point.
+    """
+    length = min((len(c) for c in curves), default=0)
+    if not length:
+        return {"mean": [], "worst": []}
+    columns = [[c[i] for c in curves] for i in range(length)]
+    times = [statistics.fmean(t for t, _ in col) for col in columns]
+    return {"mean": [[t, statistics.fmean(a for _, a in col)] for t, col in zip(times, columns)],
+            "worst": [[t, min(a for _, a in col)] for t, col in zip(times, columns)]}
+
+
+def tau_over_cells_ci(rankings: list[dict[str, list[float]]], resamples: int = 1000) -> list[float]:
+    """Bootstrap 95% interval of the seeds' mean Kendall tau, resampling the 200 ranked cells (same cells per seed)."""
+    import numpy as np
+
+    from nasplug_nb201.ranking import kendall_tau
+
+    pairs = [(np.asarray(r["shared_accuracy"], float), np.asarray(r["table_accuracy"], float)) for r in rankings]
+    n = min(len(a) for a, _ in pairs)
+
+    def mean_tau(index_rows):
+        taus = np.array([[kendall_tau(a[row], b[row]) for a, b in pairs] for row in index_rows.astype(int)])
+        finite = np.isfinite(taus)  # a resample of identical cells has no tau: left out, not warned about
+        return np.where(finite.any(axis=1), np.where(finite, taus, 0).sum(axis=1) / np.maximum(finite.sum(1), 1),
+                        np.nan)
+
+    return list(bootstrap_ci(np.arange(n), resamples=resamples, statistic=mean_tau))
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:
@@ -293,19 +376,32 @@ def mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
+#: the table accuracies whose CPU seconds to reach them the JSON reports per strategy
+TIME_TO_LEVELS = (90, 91, 92, 93)
+
+
 def summarize(args, strategies, epochs: int, seeds) -> dict[str, Any]:
     """Per strategy: mean/std of the found cells' table accuracy over the finished seeds."""
     out: dict[str, Any] = {}
+    seeds = per_row(strategies, seeds)
     for strategy in strategies:
-        trials = {s: read_trial(args.out / budget_label(args, epochs) / strategy / f"seed{s}") for s in seeds}
+        trials = {s: read_trial(args.out / budget_label(args, epochs) / strategy / f"seed{s}")
+                  for s in seeds[strategy]}
         done = {s: t for s, t in trials.items() if t is not None}
-        row: dict[str, Any] = {"seeds": len(done), "unfinished": [s for s in seeds if s not in done]}
+        row: dict[str, Any] = {"seeds": len(done), "unfinished": [s for s in seeds[strategy] if s not in done]}
         if done:
-            mean, std = mean_std([t["accuracy"]["cifar10"] for t in done.values()])
-            row.update(mean=mean, std=std, seconds=statistics.fmean(t["seconds"] for t in done.values()))
+            row.update(seed_summary([t["accuracy"]["cifar10"] for t in done.values()]))
+            row["seed_list"] = sorted(done)
+            row["seconds"] = statistics.fmean(t["seconds"] for t in done.values())
             cpu = [t["cpu_seconds"] for t in done.values() if t["cpu_seconds"] is not None]
             if cpu:
                 row["cpu_seconds"] = statistics.fmean(cpu)
+                row["cpu_minutes"] = row["cpu_seconds"] / 60
+            curves = aggregate_anytime([t["anytime"] for t in done.values() if t["anytime"]])
+            row["anytime"] = curves
+            for level in TIME_TO_LEVELS:
+                row[f"cpu_seconds_to_{level}"] = cpu_seconds_to(curves["mean"], level)
+                row[f"worst_seed_cpu_seconds_to_{level}"] = cpu_seconds_to(curves["worst"], level)
             for d in DATASETS:
                 row[f"{d}_mean"], row[f"{d}_std"] = mean_std([t["accuracy"][d] for t in done.values()])
             row["per_seed"] = {str(s): {"cifar10": t["accuracy"]["cifar10"], "genotype": t["genotype"],
@@ -314,30 +410,49 @@ def summarize(args, strategies, epochs: int, seeds) -> dict[str, Any]:
             taus = [t["kendall_tau"] for t in done.values() if t["kendall_tau"] is not None]
             if taus:
                 row["kendall_tau"] = statistics.fmean(taus)
+                row["kendall_tau_ci95_seeds"] = list(bootstrap_ci(taus))
+                rankings = [t["ranking"] for t in done.values() if len(t["ranking"]) == 2]
+                if rankings and args.tau_cell_resamples:
+                    row["kendall_tau_ci95_cells"] = tau_over_cells_ci(rankings, args.tau_cell_resamples)
         out[strategy] = row
     return out
 
 
+def interval(ci) -> str:
+    return f"[{ci[0]:.2f}, {ci[1]:.2f}]" if ci and not math.isnan(ci[0]) else "-"
+
+
 def print_report(summary: dict[str, Any], table, label: str) -> None:
-    print(f"\nNAS-Bench-201 search on real CIFAR-10 images, budget {label}")
-    print(f"{'strategy':<{NAME_WIDTH}} {'seeds':>5} {'CIFAR-10 test':>16} {'CIFAR-100':>14} {'ImageNet16':>14} "
-          f"{'s/trial':>8} {'tau':>6}  published (NB201 Table 5)")
+    print(f"\nNAS-Bench-201 search on real CIFAR-10 images, budget {label}; found cell's CIFAR-10 test accuracy "
+          "from the table over seeds (95% interval: bootstrap of the mean)")
+    print(f"{'strategy':<{NAME_WIDTH}} {'seeds':>5} {'mean':>6} {'std':>5} {'worst':>6} {'95% interval':>15} "
+          f"{'CPU min':>7} {'tau':>6} {'tau 95% (cells)':>15}  published (NB201 Table 5)")
     for strategy, row in summary.items():
         pub = PUBLISHED.get(strategy)
         pub_text = f"{pub[0]:.2f} +/- {pub[1]:.2f}" if pub else "-"
         if not row["seeds"]:
-            print(f"{strategy:<{NAME_WIDTH}} {0:>5} {'(unfinished)':>16}{'':>47}  {pub_text}")
+            print(f"{strategy:<{NAME_WIDTH}} {0:>5} {'(unfinished)':>28}{'':>41}  {pub_text}")
             continue
-        tau = row.get("kendall_tau")
-        print(f"{strategy:<{NAME_WIDTH}} {row['seeds']:>5} {row['mean']:>7.2f} +/- {row['std']:<5.2f} "
-              f"{row['cifar100_mean']:>6.2f} +/- {row['cifar100_std']:<4.1f} "
-              f"{row['ImageNet16-120_mean']:>6.2f} +/- {row['ImageNet16-120_std']:<4.1f} {row['seconds']:>8.0f} "
-              f"{'' if tau is None else f'{tau:.3f}':>6}  {pub_text}")
-    print(f"{'table mean':<{NAME_WIDTH}} {'':>5} {table.mean_accuracy('cifar10'):>7.2f}{'':>9} "
-          f"{table.mean_accuracy('cifar100'):>6.2f}{'':>8} {table.mean_accuracy('ImageNet16-120'):>6.2f}"
-          f"   (a uniformly random cell)")
-    print(f"{'table best':<{NAME_WIDTH}} {'':>5} {table.best('cifar10').accuracy:>7.2f}{'':>9} "
-          f"{table.best('cifar100').accuracy:>6.2f}{'':>8} {table.best('ImageNet16-120').accuracy:>6.2f}")
+        tau, cpu = row.get("kendall_tau"), row.get("cpu_minutes")
+        print(f"{strategy:<{NAME_WIDTH}} {row['seeds']:>5} {row['mean']:>6.2f} {row['std']:>5.2f} {row['worst']:>6.2f} "
+              f"{interval(row['ci95']):>15} {'-' if cpu is None else f'{cpu:.1f}':>7} "
+              f"{'-' if tau is None else f'{tau:.3f}':>6} {interval(row.get('kendall_tau_ci95_cells')):>15}  "
+              f"{pub_text}")
+    print(f"\n{'strategy':<{NAME_WIDTH}} {'CIFAR-100':>14} {'ImageNet16':>14}  seeds   CPU s to reach 90/91/92/93 "
+          "(mean curve; worst seed's)")
+    for strategy, row in summary.items():
+        if row["seeds"]:
+            reach = "/".join("-" if row.get(f"cpu_seconds_to_{v}") is None else f"{row[f'cpu_seconds_to_{v}']:.0f}"
+                             for v in TIME_TO_LEVELS)
+            worst = "/".join("-" if row.get(f"worst_seed_cpu_seconds_to_{v}") is None
+                             else f"{row[f'worst_seed_cpu_seconds_to_{v}']:.0f}" for v in TIME_TO_LEVELS)
+            print(f"{strategy:<{NAME_WIDTH}} {row['cifar100_mean']:>6.2f} +/- {row['cifar100_std']:<4.1f} "
+                  f"{row['ImageNet16-120_mean']:>6.2f} +/- {row['ImageNet16-120_std']:<4.1f}  "
+                  f"{','.join(map(str, row['seed_list']))}   {reach} ({worst})")
+    print(f"table mean (a uniformly random cell): CIFAR-10 {table.mean_accuracy('cifar10'):.2f}, CIFAR-100 "
+          f"{table.mean_accuracy('cifar100'):.2f}, ImageNet16-120 {table.mean_accuracy('ImageNet16-120'):.2f}; "
+          f"table best: {table.best('cifar10').accuracy:.2f}, {table.best('cifar100').accuracy:.2f}, "
+          f"{table.best('ImageNet16-120').accuracy:.2f}")
     print("published table searches (CIFAR-10 test): "
           + ", ".join(f"{k} {v:.2f}" for k, v in PUBLISHED_TABLE_SEARCH.items()))
     print("\ntable CIFAR-10 accuracy of the derived cell after each epoch (mean over seeds; "
@@ -440,7 +555,12 @@ def parse_args(argv=None):
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "out" / "nb201_search",
                         help="one run directory per trial under it")
     parser.add_argument("--strategies", default=",".join(STRATEGIES))
-    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--seeds", default=None, metavar="LIST",
+                        help="the seeds of every row, e.g. 0,1,2 or 100-104 (overrides --seed-base/--num-seeds)")
+    parser.add_argument("--seed-base", type=int, default=0, help="first seed of each row (default 0)")
+    parser.add_argument("--num-seeds", type=int, default=None,
+                        help=f"seeds per row from --seed-base (default {DEFAULT_NUM_SEEDS}; 3 for the DARTS-family "
+                             "rows)")
     parser.add_argument("--epochs", type=int, default=DEFAULT_BUDGET["epochs"])
     parser.add_argument("--epochs-list", default=None, help="several budgets, e.g. 10,20 (overrides --epochs)")
     parser.add_argument("--steps-per-epoch", type=int, default=DEFAULT_BUDGET["steps_per_epoch"],
@@ -453,6 +573,8 @@ def parse_args(argv=None):
     parser.add_argument("--eval-batches", type=int, default=4, help="validation batches scoring each epoch's cell")
     parser.add_argument("--ranking-cells", type=int, default=200, help="random cells for the Kendall tau (0: off)")
     parser.add_argument("--ranking-batches", type=int, default=4)
+    parser.add_argument("--tau-cell-resamples", type=int, default=1000,
+                        help="bootstrap resamples of the ranked cells for the Kendall tau's interval (0: off)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--long", action="store_true",
                         help=f"gdas and random alone at the long budget ({LONG_BUDGET['epochs']} epochs x "
@@ -477,6 +599,29 @@ def parse_args(argv=None):
     args.data_root, args.table, args.out = (Path(p).expanduser().resolve() for p in (args.data_root, args.table,
                                                                                        args.out))
     return args
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``0,1,2``, ``100-104`` or a mix (``0-2,7``): the seeds in the order given, without repeats."""
+    seeds: list[int] = []
+    for part in (p.strip() for p in text.split(",")):
+        low, sep, high = part.partition("-")
+        try:
+            span = range(int(low), int(high) + 1) if sep else [int(part)]
+        except ValueError:
+            raise SystemExit(f"nb201_search: --seeds wants comma-separated integers or ranges A-B, got {part!r}")
+        if sep and not span:
+            raise SystemExit(f"nb201_search: --seeds range {part!r} is empty")
+        seeds.extend(k for k in span if k not in seeds)
+    return seeds
+
+
+def seeds_for(args, strategy: str) -> list[int]:
+    """A row's seeds: ``--seeds``, else ``--num-seeds`` (or the row's default count) from ``--seed-base``."""
+    if args.seeds is not None:
+        return parse_seeds(args.seeds)
+    count = args.num_seeds if args.num_seeds is not None else FEW_SEED_ROWS.get(strategy, DEFAULT_NUM_SEEDS)
+    return list(range(args.seed_base, args.seed_base + count))
 
 
 def _parse_option(text: str) -> tuple[str, Any]:
@@ -507,7 +652,7 @@ def main(argv=None) -> dict[str, Any]:
     table = load_table(args.table)
     strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
     epochs_list = [int(e) for e in args.epochs_list.split(",")] if args.epochs_list else [args.epochs]
-    seeds = list(range(args.seeds))
+    seeds = {s: seeds_for(args, s) for s in strategies}
     if not args.report:
         run_all(jobs_for(args, strategies, epochs_list, seeds), args.workers)
 
@@ -528,6 +673,8 @@ def main(argv=None) -> dict[str, Any]:
             print(f"budget curve: {png}")
     first = by_budget[budget_label(args, epochs_list[0])]
     out: dict[str, Any] = {s: {k: v for k, v in row.items() if k != "curves"} for s, row in first.items()}
+    out["cpu_seconds_to"] = {s: {str(v): row.get(f"cpu_seconds_to_{v}") for v in TIME_TO_LEVELS}
+                             for s, row in first.items()}
     out.update({"table_mean": table.mean_accuracy("cifar10"), "table_best": table.best("cifar10").accuracy,
                 "random_kendall_tau": first.get("random", {}).get("kendall_tau"),
                 "gdas_kendall_tau": first.get("gdas", {}).get("kendall_tau"),

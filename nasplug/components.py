@@ -159,6 +159,15 @@ class Sampler(abc.ABC):
         """Values worth logging each epoch (a temperature, say)."""
         return {}
 
+    def weight_step(self, run: "SearchRun", x: torch.Tensor, y: torch.Tensor) -> dict[str, float] | None:
+        """Train the weights this step in the sampler's own way, or None for one path from :meth:`sample`.
+
+        Strict fairness (:mod:`nasplug.strategies.fairness`) trains several
+        paths per step with one update; the default weight step of
+        :class:`ArchOptimizer` asks here first.
+        """
+        return None
+
     def state_dict(self) -> dict[str, Any]:
         return {}
 
@@ -196,6 +205,9 @@ class ArchOptimizer(abc.ABC):
         """Called once the run has its supernet, arch parameters and optimizers."""
 
     def weight_step(self, run: "SearchRun", x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+        own = run.sampler.weight_step(run, x, y)  # a fair sampler trains all its paths itself
+        if own is not None:
+            return own
         selections = {k: s.detach() for k, s in run.sample().items()}
         return run.sgd_step(x, y, selections)
 

@@ -32,7 +32,7 @@ bench = load_bench()
 
 def tiny_args(out: Path, strategies: str = "gdas"):
     return bench.parse_args(["--data", "digits", "--size", "0", "--C", "2", "--N", "1", "--epochs", "2",
-                             "--steps-per-epoch", "2", "--batch-size", "16", "--seeds", "1", "--eval-batches", "1",
+                             "--steps-per-epoch", "2", "--batch-size", "16", "--seeds", "0", "--eval-batches", "1",
                              "--strategies", strategies, "--ranking-cells", "6", "--ranking-batches", "1",
                              "--workers", "1", "--out", str(out), "--table", str(TABLE)])
 
@@ -154,3 +154,44 @@ def test_a_worker_outlives_the_thread_that_started_it(tmp_path):
 def test_a_worker_ends_soon_after_its_parent_dies(tmp_path):
     """The parent is gone after 1.5 + 1 s; a worker that lived on would write its file at 6 s."""
     assert not _worker_outcome(tmp_path, live=6.0, parent_lives=1.0, wait=9.0)
+
+
+def test_seeds_come_from_a_list_a_range_or_a_base_and_count(tmp_path):
+    assert bench.parse_seeds("0-2,7,1") == [0, 1, 2, 7]
+    assert bench.seeds_for(bench.parse_args(["--seeds", "100-104", "--table", str(TABLE)]), "random") == \
+        [100, 101, 102, 103, 104]
+    args = bench.parse_args(["--seed-base", "100", "--table", str(TABLE)])
+    assert bench.seeds_for(args, "random-fair") == list(range(100, 110))  # 10 per recommended row
+    assert bench.seeds_for(args, "darts-2nd") == [100, 101, 102]  # the expensive DARTS family keeps 3
+    assert len(bench.seeds_for(args, "gibbs-mean")) == 10  # the recommended row does not
+    assert bench.seeds_for(bench.parse_args(["--num-seeds", "4", "--table", str(TABLE)]), "darts") == [0, 1, 2, 3]
+    for bad in ("a", "3-1", "1,,2"):
+        with pytest.raises(SystemExit, match="--seeds"):
+            bench.parse_seeds(bad)
+
+
+def test_anytime_curve_and_cpu_seconds_to_a_level_by_hand():
+    history = [{"epoch": 0, "cpu_seconds": 10.0, "benchmark": {"test_accuracy": 85.0}},
+               {"epoch": 1, "cpu_seconds": 20.0, "benchmark": {"test_accuracy": 91.5}},
+               {"epoch": 2, "cpu_seconds": 30.0, "benchmark": {"test_accuracy": 90.2}}]
+    curve = bench.anytime_points(history, 92.4, cpu_seconds=33.0)
+    assert curve == [[10.0, 85.0], [20.0, 91.5], [30.0, 90.2], [33.0, 92.4]]
+    assert [bench.cpu_seconds_to(curve, v) for v in (90, 91, 92, 93)] == [20.0, 20.0, 33.0, None]
+    assert bench.anytime_points([{"epoch": 0, "cpu_seconds": 5.0}], 88.0, 9.0) == [[9.0, 88.0]]  # RSPS: the pick
+    other = [[12.0, 89.0], [22.0, 88.0], [32.0, 93.0], [35.0, 93.0]]
+    both = bench.aggregate_anytime([curve, other])
+    assert both["mean"][0] == [11.0, 87.0] and both["worst"][3] == [34.0, 92.4]
+
+
+def test_tau_interval_over_cells_is_a_point_for_a_perfect_ranking_and_wide_for_noise():
+    import numpy as np
+
+    truth = list(np.linspace(80, 94, 50))
+    perfect = bench.tau_over_cells_ci([{"shared_accuracy": truth, "table_accuracy": truth}], resamples=200)
+    assert perfect == pytest.approx([1.0, 1.0])
+    from nasplug_nb201.ranking import kendall_tau
+
+    noise = list(np.random.default_rng(0).permutation(truth))
+    low, high = bench.tau_over_cells_ci([{"shared_accuracy": noise, "table_accuracy": truth}], resamples=400)
+    # 50 cells: the standard error of tau near 0 is about sqrt(2(2n+5)/(9n(n-1))) = 0.097, so about +/- 0.19
+    assert low < kendall_tau(noise, truth) < high and 0.25 < high - low < 0.55

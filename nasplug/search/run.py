@@ -405,7 +405,7 @@ class SearchRun:
 
     def run_epoch(self) -> dict[str, Any]:
         epoch = self.state.epoch
-        started = time.time()
+        started, cpu_started = time.time(), time.process_time()
         lr = self._set_lr(epoch)
         self._shuffle(epoch)
         sums: dict[str, float] = {}
@@ -454,6 +454,9 @@ class SearchRun:
                 record["benchmark"] = self.benchmark.query(self.space, genotype)
         record["distribution"] = distribution
         record["seconds"] = time.time() - started
+        # cumulative process CPU seconds of the search, carried over a resume by the checkpointed history
+        before = self.history[-1].get("cpu_seconds", 0.0) if self.history else 0.0
+        record["cpu_seconds"] = before + time.process_time() - cpu_started
         self.history.append(record)
         self.state.epoch = epoch + 1
         self.state.step_in_epoch = 0

@@ -16,6 +16,7 @@ import torch
 
 from nasplug.components import ArchOptimizer, Selection, Sampler, check_resumed_options
 from nasplug.errors import ConfigError
+from nasplug.strategies.fairness import StrictFairness
 from nasplug.strategies.op_warmup import DEFAULT_WARMUP_FRACTION, OpWarmup
 
 
@@ -26,27 +27,34 @@ class UniformSampler(Sampler):
     with probability falling from 1 to 0 over the first ``warmup_fraction``
     of the search (TuNAS's op warmup, :mod:`nasplug.strategies.op_warmup`),
     so the convolutions of a short search are trained as often as the
-    parameter-free ops.
+    parameter-free ops.  ``strict_fairness`` (off by default) trains every
+    choice of every decision once per weight step instead, on ``m`` paths
+    with one update (FairNAS, :mod:`nasplug.strategies.fairness`).
     """
 
     differentiable = False
     single_path = True
 
-    def __init__(self, op_warmup: bool = False, warmup_fraction: float = DEFAULT_WARMUP_FRACTION):
+    def __init__(self, op_warmup: bool = False, warmup_fraction: float = DEFAULT_WARMUP_FRACTION,
+                 strict_fairness: bool = False):
         self.warmup = OpWarmup(op_warmup, warmup_fraction, "uniform sampler")
+        self.fairness = StrictFairness(strict_fairness, "uniform sampler")
 
     def sample(self, arch, state) -> dict[str, Selection]:
         device = next(iter(arch.parameters())).device
         return self.warmup.widen(state.space.selections(state.space.sample(state.generator), device), state)
 
+    def weight_step(self, run, x, y) -> dict[str, float] | None:
+        return self.fairness.weight_step(run, x, y)
+
     def metrics(self, state) -> dict[str, float]:
         return self.warmup.metrics(state)
 
     def state_dict(self) -> dict[str, Any]:
-        return self.warmup.options()
+        return {**self.warmup.options(), **self.fairness.options()}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        check_resumed_options("uniform sampler", state, self.warmup.options())
+        check_resumed_options("uniform sampler", state, self.state_dict())
 
 
 MAX_CANDIDATES = 1_000_000

@@ -39,7 +39,7 @@ def _run_config(registry: Registry, name: str, optimizer, options: dict[str, Any
 
 
 def _fingerprint(run) -> tuple[str, dict[str, torch.Tensor], list[dict[str, Any]]]:
-    history = [{k: v for k, v in h.items() if k != "seconds"} for h in run.history]
+    history = [{k: v for k, v in h.items() if k not in ("seconds", "cpu_seconds")} for h in run.history]
     return str(run.final), {k: v.detach().clone() for k, v in run.arch.state_dict().items()}, history
 
 

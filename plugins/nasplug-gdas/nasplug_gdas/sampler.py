@@ -18,6 +18,7 @@ import torch
 
 from nasplug.components import ArchParameters, Sampler, Selection, check_resumed_options
 from nasplug.errors import ConfigError
+from nasplug.strategies.fairness import StrictFairness
 from nasplug.strategies.op_warmup import DEFAULT_WARMUP_FRACTION, OpWarmup
 
 #: tau_min per space when the user does not set it: the CVPR'19 paper anneals
@@ -100,6 +101,11 @@ class GumbelSampler(Sampler):
     NAS-Bench-201 benchmark it repairs RSPS but not GDAS, whose alpha still
     drifts to skip connections; see this plugin's README.)
 
+    ``strict_fairness`` (off by default: not in GDAS) trains the weights on
+    every choice of every decision once per step (FairNAS,
+    :mod:`nasplug.strategies.fairness`); the architecture step still uses
+    this sampler's Gumbel draw.
+
     One draw serves every cell sharing the decision (the authors' code: one
     sample per forward call, per batch).  Randomness comes only from
     ``state.generator``, so resumed searches replay the same draws.
@@ -110,7 +116,7 @@ class GumbelSampler(Sampler):
 
     def __init__(self, tau_max: float = DEFAULT_TAU_MAX, tau_min: float | None = None, tau: float | None = None,
                  carry_unselected: bool | None = None, op_warmup: bool = False,
-                 warmup_fraction: float = DEFAULT_WARMUP_FRACTION):
+                 warmup_fraction: float = DEFAULT_WARMUP_FRACTION, strict_fairness: bool = False):
         for name, value in (("tau_max", tau_max), ("tau_min", tau_min), ("tau", tau)):
             if value is None and name != "tau_max":
                 continue
@@ -127,6 +133,7 @@ class GumbelSampler(Sampler):
         self.fixed_tau = None if tau is None else float(tau)
         self.carry_unselected = carry_unselected
         self.warmup = OpWarmup(op_warmup, warmup_fraction, "gumbel sampler")
+        self.fairness = StrictFairness(strict_fairness, "gumbel sampler")
 
     def tau_min_for(self, space_name: str) -> float:
         """The annealing end point: the user's tau_min, else the space's default."""
@@ -154,13 +161,16 @@ class GumbelSampler(Sampler):
             out[name] = Selection(hardwts, index, carry)
         return self.warmup.widen(out, state)
 
+    def weight_step(self, run, x, y) -> dict[str, float] | None:
+        return self.fairness.weight_step(run, x, y)
+
     def metrics(self, state) -> dict[str, float]:
         return {"tau": self.tau(state), **self.warmup.metrics(state)}
 
     def state_dict(self) -> dict[str, Any]:
         # tau is a pure function of the epoch; the options are kept to detect a changed resume
         return {"tau_max": self.tau_max, "tau_min": self.tau_min_option, "tau": self.fixed_tau,
-                "carry_unselected": self.carry_unselected, **self.warmup.options()}
+                "carry_unselected": self.carry_unselected, **self.warmup.options(), **self.fairness.options()}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         # a checkpoint from before op warmup existed ran without it
