@@ -81,11 +81,6 @@ PUBLISHED_TABLE_SEARCH = {"random search on the table": 93.70, "REA": 93.92, "op
 
 
 # -- trials -------------------------------------------------------------------------------
-def accuracy_error_bars(means, stds, ceiling: float = 100.0) -> list[list[float]]:
-    """(lower, upper) error-bar lengths of mean +/- std, the upper one cut at ``ceiling``: no accuracy bar above 100%."""
-    return [[float(sd) for sd in stds], [max(0.0, min(float(sd), ceiling - float(m))) for m, sd in zip(means, stds)]]
-
-
 def budget_label(args, epochs: int) -> str:
     """The directory name of one budget: everything that changes what a trial computes."""
     size = f"-px{args.size}" if args.size else ""
@@ -393,6 +388,11 @@ def save_curves(summary: dict[str, Any], table_mean: float, path: Path, label: s
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return str(path)
+
+
+def accuracy_error_bars(means, stds, ceiling: float = 100.0) -> list[list[float]]:
+    """(lower, upper) error-bar lengths of mean +/- std, the upper one cut at ``ceiling``: no accuracy bar above 100%."""
+    return [[float(sd) for sd in stds], [max(0.0, min(float(sd), ceiling - float(m))) for m, sd in zip(means, stds)]]
 
 
 def print_budget_curve(by_epochs: dict[int, dict[str, Any]], table_mean: float, path: Path) -> str | None:

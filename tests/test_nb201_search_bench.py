@@ -154,3 +154,10 @@ def test_a_worker_outlives_the_thread_that_started_it(tmp_path):
 def test_a_worker_ends_soon_after_its_parent_dies(tmp_path):
     """The parent is gone after 1.5 + 1 s; a worker that lived on would write its file at 6 s."""
     assert not _worker_outcome(tmp_path, live=6.0, parent_lives=1.0, wait=9.0)
+
+
+def test_budget_plot_error_bars_never_reach_above_100_percent():
+    lower, upper = bench.accuracy_error_bars([93.5, 99.0, 50.0], [2.0, 3.0, 4.0])
+    assert lower == [2.0, 3.0, 4.0]
+    assert upper == [2.0, 1.0, 4.0]  # 99 + 3 would draw a bar to 102%
+    assert all(m + u <= 100.0 for m, u in zip([93.5, 99.0, 50.0], upper))
