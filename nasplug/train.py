@@ -213,6 +213,7 @@ class Trainer:
         return trainer
 
     _replace_previous = False
+    _warmed_up = False  # an epoch ran in this process (a compiled model is compiled by then)
     last_step_loss: float | None = None  # this rank's loss of the step just taken (a "step" callback reads it)
 
     def _epoch(self) -> dict[str, Any]:
@@ -224,8 +225,11 @@ class Trainer:
         self.train_loader.generator.manual_seed(cfg.seed * 1_000_003 + self.epoch)
         self.model.train()
         loss_sum, correct, total = 0.0, 0, 0
+        # the first step of a compiled model in this process compiles it: not a step's cost, left out of the ETA
+        warmup = 1 if cfg.compile and not self._warmed_up else 0
+        self._warmed_up = True
         bar = progress(len(self.train_loader), f"train epoch {self.epoch + 1}/{cfg.epochs}", log=logger,
-                       enabled=self.verbose)
+                       enabled=self.verbose, warmup=warmup)
         for step, (x, y) in enumerate(self.train_loader):
             x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
             self.optimizer.zero_grad(set_to_none=True)
