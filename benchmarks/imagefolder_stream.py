@@ -179,6 +179,9 @@ def main(argv=None) -> int:
           f"nasplug_over_torchvision {ratio:.3f} (target >= 0.9: {'met' if ratio >= 0.9 else 'NOT met'}); "
           f"nasplug peak RSS {peak:.2f} GB (target < 2 GB: {'met' if peak < 2 else 'NOT met'}); "
           f"{args.n} JPEGs {args.size}x{args.size}, {args.workers} workers, batch {args.batch_size}")
+    print(json.dumps({"torchvision_img_per_s": best["torchvision"], "nasplug_img_per_s": best["nasplug"],
+                      "nasplug_over_torchvision": ratio, "nasplug_peak_rss_gb": peak, "images": args.n,
+                      "size": args.size, "workers": args.workers, "rounds": results}))
     return 0
 
 
