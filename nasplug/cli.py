@@ -143,7 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
     _distributed_flags(p)
 
     p = sub.add_parser("sweep", help="run a grid of searches (and retrainings) as Ray tasks; a rerun resumes it")
-    p.add_argument("sweep_file", help="a TOML file with [sweep], [search], [grid] and optional [train] tables")
+    p.add_argument("sweep_file", help="a TOML file with [sweep], [search], [grid] and optional [train] tables; "
+                                      "[search_space] and [tune] run it on Ray Tune (nasplug.sweep_tune)")
     p.add_argument("--executor", choices=("ray", "local"), default="ray",
                    help="ray (default): Ray tasks on a local instance or --address; local: one by one, no Ray")
     p.add_argument("--address", default=None, help="a running Ray cluster to join (e.g. auto or HOST:PORT)")
