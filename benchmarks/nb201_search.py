@@ -505,6 +505,11 @@ def save_curves(summary: dict[str, Any], table_mean: float, path: Path, label: s
     return str(path)
 
 
+def accuracy_error_bars(means, stds, ceiling: float = 100.0) -> list[list[float]]:
+    """(lower, upper) error-bar lengths of mean +/- std, the upper one cut at ``ceiling``: no accuracy bar above 100%."""
+    return [[float(sd) for sd in stds], [max(0.0, min(float(sd), ceiling - float(m))) for m, sd in zip(means, stds)]]
+
+
 def print_budget_curve(by_epochs: dict[int, dict[str, Any]], table_mean: float, path: Path) -> str | None:
     """How each strategy's answer moves with the budget: mean +/- std of the found cells per epoch count."""
     strategies = list(next(iter(by_epochs.values())))
@@ -533,7 +538,7 @@ def print_budget_curve(by_epochs: dict[int, dict[str, Any]], table_mean: float, 
         points = [(e, s[strategy]["mean"], s[strategy]["std"]) for e, s in by_epochs.items() if s[strategy]["seeds"]]
         if points:
             e, m, sd = zip(*points)
-            ax.errorbar(e, m, yerr=sd, marker="o", capsize=3, label=strategy)
+            ax.errorbar(e, m, yerr=accuracy_error_bars(m, sd), marker="o", capsize=3, label=strategy)
     ax.axhline(table_mean, color="grey", linestyle="--", linewidth=1, label="table mean")
     ax.set_xlabel("search epochs")
     ax.set_ylabel("found cell's NB201 CIFAR-10 test acc")

@@ -143,7 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
     _distributed_flags(p)
 
     p = sub.add_parser("sweep", help="run a grid of searches (and retrainings) as Ray tasks; a rerun resumes it")
-    p.add_argument("sweep_file", help="a TOML file with [sweep], [search], [grid] and optional [train] tables")
+    p.add_argument("sweep_file", help="a TOML file with [sweep], [search], [grid] and optional [train] tables; "
+                                      "[search_space] and [tune] run it on Ray Tune (nasplug.sweep_tune)")
     p.add_argument("--executor", choices=("ray", "local"), default="ray",
                    help="ray (default): Ray tasks on a local instance or --address; local: one by one, no Ray")
     p.add_argument("--address", default=None, help="a running Ray cluster to join (e.g. auto or HOST:PORT)")
@@ -317,15 +318,29 @@ def _report_train(result) -> int:
 
 
 def cmd_sweep(args) -> int:
+    from nasplug.config import load_toml
     from nasplug.sweep import load_sweep, run_sweep
+    from nasplug.sweep_tune import is_tune_file, load_tune_sweep, run_tune_sweep
 
-    sweep = load_sweep(args.sweep_file)
-    root = Path(args.root) if args.root else sweep.root
     ray_init = {"num_cpus": args.num_cpus} if args.num_cpus else None
-    rows = run_sweep(sweep.trials, root, executor=args.executor, address=args.address, ray_init=ray_init,
-                     log=lambda line: print(line, file=sys.stderr, flush=True))
-    failed = [r["trial"] for r in rows if r["status"] != "done"]
-    print(f"summary: {root / 'summary.csv'} ({len(rows) - len(failed)} done, {len(failed)} failed)")
+    log = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
+    if is_tune_file(load_toml(args.sweep_file)):  # [search_space] / [tune]: Ray Tune (nasplug.sweep_tune)
+        tuned = load_tune_sweep(args.sweep_file)
+        root = Path(args.root) if args.root else tuned.root
+        import attrs
+
+        rows = run_tune_sweep(attrs.evolve(tuned, root=root), args.executor, args.address, ray_init, log)
+    else:
+        sweep = load_sweep(args.sweep_file)
+        root = Path(args.root) if args.root else sweep.root
+        rows = run_sweep(sweep.trials, root, executor=args.executor, address=args.address, ray_init=ray_init,
+                         log=log)
+    stopped = [r for r in rows if r["status"] == "stopped_early"]
+    failed = [r["trial"] for r in rows if r["status"] not in ("done", "stopped_early")]
+    print(f"summary: {root / 'summary.csv'} ({len(rows) - len(failed) - len(stopped)} done, "
+          f"{len(stopped)} stopped early, {len(failed)} failed)")
+    for row in stopped:
+        print(f"  stopped early: {row['trial']} after epoch {row['stopped_at_epoch']}")
     if failed:
         print(f"nasplug: error: {len(failed)} trial(s) failed: {', '.join(failed)}; see summary.json, "
               f"rerun the same command to retry them", file=sys.stderr)

@@ -369,6 +369,32 @@ class _SyncBatchNormCPU(nn.modules.batchnorm._BatchNorm):
         return out
 
 
+def data_parallel(module: nn.Module, dist: DistContext) -> nn.Module:
+    """``module`` in torch's DistributedDataParallel when ``dist`` is active (else ``module`` itself).
+
+    DDP all-reduces the gradients in buckets while backward still runs, and
+    averages them over the ranks: the step of :meth:`DistContext.average_gradients`
+    without waiting for the whole backward.  Buffers (BatchNorm running
+    statistics) stay each rank's own, as before (``broadcast_buffers=False``);
+    with ``sync_batchnorm`` they agree anyway.  Retraining uses it.  The
+    hand-made :meth:`DistContext.average_gradients` stays where DDP cannot
+    serve: a search's weight step goes through the supernet with per-step
+    selections, so parameters go unused from step to step (and, with
+    ``rank_sampling = "per_rank"``, from rank to rank, which DDP's bucket
+    hooks cannot follow), architecture optimizers step parameters outside any
+    module's forward (DARTS' second-order step takes gradients of gradients
+    with ``torch.autograd.grad``, which DDP's hooks never see), and
+    REINFORCE (TuNAS) averages per-rank reward terms, not a loss's gradients.
+    """
+    if not dist.active:
+        return module
+    from torch.nn.parallel import DistributedDataParallel
+
+    device = next(module.parameters()).device
+    return DistributedDataParallel(module, device_ids=[device] if device.type == "cuda" else None,
+                                   broadcast_buffers=False)
+
+
 def convert_sync_batchnorm(module: nn.Module, dist: DistContext) -> nn.Module:
     """Every BatchNorm of ``module`` with global-batch statistics (torch's SyncBatchNorm on CUDA)."""
     if not dist.active:

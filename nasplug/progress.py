@@ -52,8 +52,12 @@ class Progress:
 
     def __init__(self, total: int, desc: str, unit: str = "step", log: logging.Logger | None = None,
                  mode: str = "lines", stream: TextIO | None = None, every_seconds: float | None = None,
-                 min_seconds: float | None = None, clock: Callable[[], float] = time.monotonic):
+                 min_seconds: float | None = None, clock: Callable[[], float] = time.monotonic, warmup: int = 0):
+        """``warmup`` units (a compiled model's first step) are left out of the rate and the time left: they
+        stand for a one-off cost, not for the steps to come."""
         self.total, self.desc, self.unit = max(0, int(total)), desc, unit
+        self.warmup = max(0, int(warmup))
+        self._rate_from: tuple[float, int] | None = None  # (time, units done) where the measured rate starts
         self.log = log or logger
         self.mode = mode
         self.stream = stream or sys.stderr
@@ -74,6 +78,8 @@ class Progress:
     def update(self, n: int = 1, **postfix: float) -> None:
         """``n`` more units done; ``postfix`` (a running loss, say) is shown beside the count."""
         self.done += n
+        if self._rate_from is None and self.warmup and self.done >= self.warmup:
+            self._rate_from = (self.clock(), self.done)
         self.postfix.update(postfix)
         if self.mode == "tqdm":
             if postfix:
@@ -104,9 +110,16 @@ class Progress:
             if bar:
                 filled = 20 * self.done // self.total
                 parts.append(f"[{'#' * filled}{'.' * (20 - filled)}]")
-        text = " ".join(parts) + f" {format_rate(self.done, elapsed, self.unit)}"
-        if self.total and self.done:
-            text += f", {format_seconds(elapsed / self.done * (self.total - self.done))} left"
+        done, seconds = self.done, elapsed
+        if self.warmup:  # the rate of the units after the warm-up only
+            start, base = self._rate_from or (self.clock(), self.done)
+            done, seconds = self.done - base, self.clock() - start
+        if not done:
+            text = " ".join(parts) + (" (warming up)" if self.warmup else f" {format_rate(0, seconds, self.unit)}")
+            return text + (" | " + " ".join(f"{k} {_short(v)}" for k, v in self.postfix.items()) if self.postfix else "")
+        text = " ".join(parts) + f" {format_rate(done, seconds, self.unit)}"
+        if self.total:
+            text += f", {format_seconds(seconds / done * (self.total - self.done))} left"
         if self.postfix:
             text += " | " + " ".join(f"{k} {_short(v)}" for k, v in self.postfix.items())
         return text

@@ -162,12 +162,16 @@ def load_sweep(path: str | Path) -> Sweep:
 
 
 # -- one trial ---------------------------------------------------------------------
-def run_trial(trial: Trial, root: str | Path) -> dict[str, Any]:
+def run_trial(trial: Trial, root: str | Path,
+              epoch_hook: Callable[[Mapping[str, Any]], None] | None = None) -> dict[str, Any]:
     """Run (or continue, or look up) one trial in ``root/<trial.name>``; its summary row.
 
     Safe to call again after a kill: a finished trial returns its saved row,
     an interrupted search resumes from its checkpoint, and so does an
-    interrupted retraining.
+    interrupted retraining.  ``epoch_hook`` (Ray Tune's reporter) is called
+    with every search epoch's record, those of a resumed run's earlier epochs
+    first, so a scheduler sees the same curve whether or not the trial was
+    interrupted.
     """
     from nasplug.config import TrainConfig
     from nasplug.rundir import CONFIG, atomic_write_json
@@ -180,12 +184,15 @@ def run_trial(trial: Trial, root: str | Path) -> dict[str, Any]:
         return json.loads(done.read_text())
     started = time.time()
     search_dir = trial_dir / "search"
+    callbacks = [] if epoch_hook is None else [lambda run, event: event == "epoch" and epoch_hook(run.history[-1])]
     if (search_dir / CONFIG).exists():
-        run = SearchRun.resume(search_dir)
+        run = SearchRun.resume(search_dir, callbacks=callbacks)
         resumed_at = run.state.epoch
+        for record in run.history if epoch_hook is not None else ():
+            epoch_hook(record)
     else:
         config = merged_config({**trial.search, "runs_root": str(trial_dir)})
-        run = SearchRun(config, run_dir=search_dir)
+        run = SearchRun(config, run_dir=search_dir, callbacks=callbacks)
         resumed_at = None
     search_started = time.time()
     result = run.run()

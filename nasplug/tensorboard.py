@@ -3,6 +3,8 @@
 :class:`TensorBoardLogger` is a run callback: attach it to a search with
 ``Pipeline(..., tensorboard="tb/")``, ``SearchRun(..., callbacks=[TensorBoardLogger("tb/")])``
 or ``nasplug search ... --tensorboard tb/`` (and ``nasplug train ... --tensorboard tb/``).
+Each run writes into its own sub-folder named after its run directory
+(``tb/<run>``), so runs sharing one ``--tensorboard`` folder stay apart.
 At each epoch end it writes, with the epoch (1-based) as the step:
 
 * ``search/*`` or ``train/*`` scalars: every number of the epoch's
@@ -56,13 +58,30 @@ def _numbers(record: Mapping[str, Any], prefix: str) -> dict[str, float]:
 class TensorBoardLogger:
     """Writes a run's epochs to TensorBoard event files under ``log_dir``; call it as ``callback(run, event)``."""
 
-    def __init__(self, log_dir: str | Path, images: bool = True):
-        self.log_dir = Path(log_dir)
-        self.writer = summary_writer_class()(log_dir=str(self.log_dir))
-        self.images = images
+    def __init__(self, log_dir: str | Path, images: bool = True, per_run: bool = True):
+        """With ``per_run`` (the default) the events go to ``log_dir/<run directory name>``: two runs logging to
+        one folder are two runs in TensorBoard, not one merged curve.  A run without a directory logs to
+        ``log_dir`` itself."""
+        self.root = self.log_dir = Path(log_dir)
+        self._writer_class = summary_writer_class()  # a missing tensorboard is an error now, not at the first epoch
+        self._writer = None
+        self.images, self.per_run = images, per_run
+
+    @property
+    def writer(self):
+        """The event writer, opened at the first write (when the run, and so its sub-folder, is known)."""
+        if self._writer is None:
+            self._writer = self._writer_class(log_dir=str(self.log_dir))
+        return self._writer
+
+    def _place(self, run) -> None:
+        run_dir = getattr(run, "run_dir", None)
+        if self._writer is None and self.per_run and run_dir is not None:
+            self.log_dir = self.root / Path(run_dir).name
 
     def __call__(self, run, event: str) -> None:
         if event == "epoch" and run.history:
+            self._place(run)
             self.log_epoch(run, run.history[-1])
 
     def log_epoch(self, run, record: Mapping[str, Any]) -> None:
@@ -112,10 +131,13 @@ class TensorBoardLogger:
 
     def finish(self, result=None) -> None:
         """The final genotype (text and picture) of a finished search, then close the files."""
+        if result is not None:
+            self._place(result)
         if result is not None and getattr(result, "genotype", None) is not None and hasattr(result, "space"):
             self.log_genotype(result.space, result.genotype, len(result.history), tag="final_genotype")
         self.close()
 
     def close(self) -> None:
-        self.writer.flush()
-        self.writer.close()
+        if self._writer is not None:
+            self._writer.flush()
+            self._writer.close()

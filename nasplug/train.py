@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
@@ -27,6 +26,7 @@ from nasplug.progress import progress
 from nasplug.rundir import (CHECKPOINT, CONFIG, GENOTYPE, METRICS, PREVIOUS_CHECKPOINT, RESULT, append_jsonl,
                             atomic_write_json, json_text, read_json, sync_jsonl, write_json_if_changed)
 from nasplug.runlock import abandons_claim_on_error, claim_run_dir
+from nasplug.schedules import CosineSchedule
 from nasplug.speedups import autocast, autocast_dtype, compiled, grad_scaler, loader_options
 
 #: files a retraining run writes; ``overwrite`` removes them first
@@ -105,7 +105,8 @@ class Trainer:
                  run_dir: str | Path | None = None, verbose: bool = False, write_files: bool = True,
                  overwrite: bool = False, callbacks: Iterable[Callable[["Trainer", str], None]] = ()):
         self.registry = registry or registry_module.default_registry()
-        self.callbacks = list(callbacks)  # called as callback(trainer, "epoch") after each epoch (TensorBoard)
+        # called as callback(trainer, "epoch") after each epoch (TensorBoard), callback(trainer, "step") after each step
+        self.callbacks = list(callbacks)
         self.config = cfg = config
         self.record = dict(record)
         self.dist = distributed.context(cfg.device)  # data-parallel retraining under torch's launcher
@@ -138,10 +139,13 @@ class Trainer:
         if cfg.sync_batchnorm:
             self.model = distributed.convert_sync_batchnorm(self.model, self.dist)
         self.dist.broadcast_module(self.model)
-        self.net = compiled(self.model, cfg.compile)  # trains; self.model holds the weights checkpoints save
+        # trains (through DistributedDataParallel when launched with several processes); self.model holds the
+        # weights checkpoints save
+        self.net = compiled(distributed.data_parallel(self.model, self.dist), cfg.compile)
         self.scaler = grad_scaler(self.amp_dtype)
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
                                          weight_decay=cfg.weight_decay)
+        self.schedule = CosineSchedule(self.optimizer, cfg.lr, cfg.lr_min, cfg.epochs)
         if len(train_set) < cfg.batch_size:
             raise ConfigError(f"batch size {cfg.batch_size} exceeds the {len(train_set)} training examples")
         if self.dist.active:
@@ -209,20 +213,23 @@ class Trainer:
         return trainer
 
     _replace_previous = False
+    _warmed_up = False  # an epoch ran in this process (a compiled model is compiled by then)
+    last_step_loss: float | None = None  # this rank's loss of the step just taken (a "step" callback reads it)
 
     def _epoch(self) -> dict[str, Any]:
         cfg = self.config
         started = time.time()
-        lr = cfg.lr_min + 0.5 * (cfg.lr - cfg.lr_min) * (1 + math.cos(math.pi * self.epoch / cfg.epochs))
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
+        lr = self.schedule.set_epoch(self.epoch)  # torch's LambdaLR with the cosine formula (nasplug.schedules)
         if hasattr(self.model, "drop_path_prob"):
             self.model.drop_path_prob = cfg.drop_path * self.epoch / cfg.epochs
         self.train_loader.generator.manual_seed(cfg.seed * 1_000_003 + self.epoch)
         self.model.train()
         loss_sum, correct, total = 0.0, 0, 0
+        # the first step of a compiled model in this process compiles it: not a step's cost, left out of the ETA
+        warmup = 1 if cfg.compile and not self._warmed_up else 0
+        self._warmed_up = True
         bar = progress(len(self.train_loader), f"train epoch {self.epoch + 1}/{cfg.epochs}", log=logger,
-                       enabled=self.verbose)
+                       enabled=self.verbose, warmup=warmup)
         for step, (x, y) in enumerate(self.train_loader):
             x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
             self.optimizer.zero_grad(set_to_none=True)
@@ -239,19 +246,22 @@ class Trainer:
                 raise DivergenceError("training loss", value, self.epoch, step,
                                       str(self.run_dir / CHECKPOINT) if self.run_dir is not None else None)
             if self.scaler is None:
-                loss.backward()
-                self.dist.average_gradients(self.model.parameters())
+                loss.backward()  # DistributedDataParallel averages the gradients over the ranks during backward
+                self._average_gradients_without_ddp()
                 if cfg.grad_clip > 0:
                     torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
                 self.optimizer.step()
             else:  # float16: scale the loss so small gradients survive, unscale before clipping
-                self.scaler.scale(loss).backward()
-                self.dist.average_gradients(self.model.parameters())  # an inf on one rank reaches all
+                self.scaler.scale(loss).backward()  # averaged by DDP: an inf on one rank reaches all
+                self._average_gradients_without_ddp()
                 if cfg.grad_clip > 0:
                     self.scaler.unscale_(self.optimizer)
                     torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
                 self.scaler.step(self.optimizer)
                 self.scaler.update()
+            self.last_step_loss = value
+            for callback in self.callbacks:
+                callback(self, "step")
             loss_sum += value * len(y)
             correct += int((logits.argmax(1) == y).sum())
             total += len(y)
@@ -268,6 +278,11 @@ class Trainer:
         for callback in self.callbacks:
             callback(self, "epoch")
         return record
+
+    def _average_gradients_without_ddp(self) -> None:
+        """The hand-made mean over the ranks, for a net DistributedDataParallel does not wrap (none in one process)."""
+        if not isinstance(self.net, torch.nn.parallel.DistributedDataParallel):
+            self.dist.average_gradients(self.model.parameters())
 
     def state_dict(self) -> dict[str, Any]:
         return {"epoch": self.epoch, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),

@@ -294,7 +294,7 @@ def test_only_rank_0_writes_tensorboard_events(tmp_path):
     pytest.importorskip("tensorboard")
     nasplug("search", "--nproc", "2", *TINY, "--strategy", "gdas", "--epochs", "1",
             "--run-dir", str(tmp_path / "run"), "--tensorboard", str(tmp_path / "tb"), cwd=tmp_path)
-    assert len(list((tmp_path / "tb").glob("events.out.tfevents.*"))) == 1
+    assert len(list((tmp_path / "tb").rglob("events.out.tfevents.*"))) == 1  # in tb/<run directory name>
 
 
 #: the strategies of the repo's plugins that refuse a distributed search, and why (see their READMEs)

@@ -131,3 +131,23 @@ def test_tqdm_bar_on_a_terminal():
     finally:
         log.setLevel(logging.NOTSET)
     assert "epoch 1/1" in stream.getvalue() and "step/s" in stream.getvalue()
+
+
+def test_time_left_leaves_out_a_compile_warm_up_step():
+    """After --compile the first step takes minutes; the estimate must come from the steps after it."""
+    from nasplug.progress import Progress
+
+    now = [0.0]
+    bar = Progress(10, "train", mode="off", clock=lambda: now[0], warmup=1)
+    assert "warming up" in bar.line()
+    now[0] = 300.0  # the compiled first step
+    bar.update(1)
+    assert "warming up" in bar.line()
+    for _ in range(2):
+        now[0] += 1.0
+        bar.update(1)
+    assert "0:07 left" in bar.line()  # 7 steps of 1 s, not 7 x 302/3 s
+    plain = Progress(10, "train", mode="off", clock=lambda: now[0])  # without a warm-up: the plain average
+    now[0] += 4.0
+    plain.update(2)
+    assert "0:16 left" in plain.line()

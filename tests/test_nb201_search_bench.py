@@ -195,3 +195,10 @@ def test_tau_interval_over_cells_is_a_point_for_a_perfect_ranking_and_wide_for_n
     low, high = bench.tau_over_cells_ci([{"shared_accuracy": noise, "table_accuracy": truth}], resamples=400)
     # 50 cells: the standard error of tau near 0 is about sqrt(2(2n+5)/(9n(n-1))) = 0.097, so about +/- 0.19
     assert low < kendall_tau(noise, truth) < high and 0.25 < high - low < 0.55
+
+
+def test_budget_plot_error_bars_never_reach_above_100_percent():
+    lower, upper = bench.accuracy_error_bars([93.5, 99.0, 50.0], [2.0, 3.0, 4.0])
+    assert lower == [2.0, 3.0, 4.0]
+    assert upper == [2.0, 1.0, 4.0]  # 99 + 3 would draw a bar to 102%
+    assert all(m + u <= 100.0 for m, u in zip([93.5, 99.0, 50.0], upper))

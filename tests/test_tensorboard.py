@@ -13,7 +13,11 @@ SMALL = ["--space", "nb201", "--space-option", "C=4", "--space-option", "N=1", "
 
 
 def _load(log_dir):
+    """The events of the one run logged under ``log_dir`` (each run writes into ``log_dir/<its run directory>``)."""
     event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
+    runs = sorted({p.parent for p in log_dir.rglob("events.out.tfevents.*")})
+    assert len(runs) == 1, runs
+    log_dir = runs[0]
     acc = event_accumulator.EventAccumulator(str(log_dir), size_guidance={event_accumulator.IMAGES: 0,
                                                                          event_accumulator.TENSORS: 0})
     acc.Reload()
@@ -90,3 +94,14 @@ def test_cli_train_and_resume_attach_tensorboard(tmp_path):
                  "--run-dir", str(tmp_path / "train"), "--tensorboard", str(tmp_path / "tb-train")]) == 0
     trained = _load(tmp_path / "tb-train")
     assert {"train/train_loss", "train/train_acc", "train/test_acc", "train/lr"} <= set(trained.Tags()["scalars"])
+
+
+def test_two_runs_logging_to_one_folder_get_a_sub_folder_each_named_after_their_run_directory(tmp_path):
+    pytest.importorskip("tensorboard")
+    board = tmp_path / "tb"
+    for name in ("first", "second"):
+        assert main(["search", *SMALL, "--epochs", "1", "--run-dir", str(tmp_path / name),
+                     "--tensorboard", str(board)]) == 0
+    assert sorted(p.name for p in board.iterdir()) == ["first", "second"]
+    for name in ("first", "second"):  # one curve each, not one merged curve with two points at step 1
+        assert [e.step for e in _load(board / name).Scalars("search/train_loss")] == [1]

@@ -1,9 +1,10 @@
 """The data a search or a retraining run needs, whatever its source.
 
-All sources end up as uint8 or float image tensors held in memory: the
+Most sources end up as uint8 or float image tensors held in memory: the
 datasets NAS is run on at this scale (digits, CIFAR, a user's folder of small
 images) fit easily, and a tensor dataset makes epochs cheap and exactly
-reproducible from the seed.
+reproducible from the seed.  An image folder too large for that is streamed
+from disk instead (:mod:`nasplug.data.streaming`).
 """
 
 from __future__ import annotations
@@ -53,14 +54,19 @@ class ImageTensorDataset(Dataset):
         return x, self.labels[index]
 
     def _augment(self, x: torch.Tensor) -> torch.Tensor:
-        if self.pad > 0:
-            _, h, w = x.shape
-            padded = torch.nn.functional.pad(x, (self.pad,) * 4)
-            i, j = torch.randint(0, 2 * self.pad + 1, (2,)).tolist()
-            x = padded[:, i:i + h, j:j + w]
-        if self.flip and bool(torch.rand(()) < 0.5):
-            x = x.flip(-1)
-        return x
+        return crop_flip(x, self.pad, self.flip)
+
+
+def crop_flip(x: torch.Tensor, pad: int, flip: bool) -> torch.Tensor:
+    """A random crop of ``x`` (C, H, W) after zero padding by ``pad``, then a coin-flip mirror if ``flip``."""
+    if pad > 0:
+        _, h, w = x.shape
+        padded = torch.nn.functional.pad(x, (pad,) * 4)
+        i, j = torch.randint(0, 2 * pad + 1, (2,)).tolist()
+        x = padded[:, i:i + h, j:j + w]
+    if flip and bool(torch.rand(()) < 0.5):
+        x = x.flip(-1)
+    return x
 
 
 @attrs.frozen(eq=False)
@@ -68,14 +74,15 @@ class DataBundle:
     """A training set (searched and retrained on) and a held-out test set."""
 
     name: str
-    train: ImageTensorDataset
+    train: ImageTensorDataset  # or a StreamingImageDataset (nasplug.data.streaming) for a large folder
     test: ImageTensorDataset
     num_classes: int
     classes: tuple[str, ...] = attrs.field(converter=tuple, default=())
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
-        return tuple(self.train.images.shape[1:])  # type: ignore[return-value]
+        streamed = getattr(self.train, "input_shape", None)  # a streamed folder knows it without the images
+        return tuple(streamed) if streamed is not None else tuple(self.train.images.shape[1:])  # type: ignore
 
 
 def channel_stats(images: torch.Tensor) -> tuple[list[float], list[float]]:

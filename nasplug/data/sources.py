@@ -79,84 +79,149 @@ def cifar(num_classes: int = 10, root: str | None = None, download: bool = False
                    augment, pad=4, flip=True)
 
 
-def _load_folder(folder: Path, size: int | None, limit: int | None = None, seed: int = 0):
-    """Decode an ImageFolder tree into a uint8 tensor; with ``limit``, a seeded subset decoded alone."""
-    from PIL import Image
-    from torchvision.datasets import ImageFolder
+#: folders whose decoded images fit in this many MiB are decoded once and kept in memory (exact stats, fast
+#: epochs); larger ones are streamed from disk in the DataLoader's workers
+CACHE_LIMIT_MB = 1024
+#: images a streamed folder's channel mean and std are estimated from (a seeded sample)
+STATS_SAMPLE = 512
 
-    try:
-        ds = ImageFolder(str(folder))
-    except (FileNotFoundError, RuntimeError) as exc:  # no class folders, or class folders without images
-        raise ConfigError(f"image folder {str(folder)!r} holds no images in <class>/<image> sub-folders "
-                          f"({(str(exc).splitlines() or [''])[0]})") from None
-    if len(ds.classes) < 2:
-        raise ConfigError(f"image folder {str(folder)!r} has {len(ds.classes)} class folder(s) "
-                          f"({', '.join(ds.classes)}); classification needs at least 2")
-    samples = ds.samples
+
+def _scan(folder: Path, limit: int | None = None, seed: int = 0):
+    """The (path, label) samples and classes of a folder; with ``limit``, a seeded subset."""
+    from nasplug.data.folder_scan import scan_image_folder
+
+    samples, classes = scan_image_folder(folder)
+    if len(classes) < 2:
+        raise ConfigError(f"image folder {str(folder)!r} has {len(classes)} class folder(s) "
+                          f"({', '.join(classes)}); classification needs at least 2")
     if limit is not None and limit < len(samples):
         if limit < 1:
             raise ConfigError(f"limit must be a positive number of images, got {limit!r}")
         keep = torch.randperm(len(samples), generator=torch.Generator().manual_seed(seed))[:limit].sort().values
         samples = [samples[i] for i in keep.tolist()]
+    return samples, classes
+
+
+def _decode_all(folder: Path, samples, size: int | None):
+    """Every image of ``samples`` decoded into one uint8 tensor (the in-memory cache)."""
+    from nasplug.data.streaming import ImageFileError, decode_image
+
     images, bad = [], []
     for path, _ in samples:
         try:
-            with Image.open(path) as img:
-                img = img.convert("RGB")
-                if size is not None and img.size != (size, size):
-                    img = img.resize((size, size), Image.BILINEAR)
-                images.append(torch.from_numpy(np.asarray(img, dtype=np.uint8).copy()).permute(2, 0, 1))
-        except (OSError, ValueError, SyntaxError) as exc:  # PIL's errors for truncated or garbled files
-            bad.append(f"{path} ({(str(exc).splitlines() or [type(exc).__name__])[0]})")
+            images.append(decode_image(path, size))
+        except ImageFileError as exc:
+            bad.append(str(exc))
     if bad:
         # stop rather than skip: a search on silently fewer images is a different search than the one asked for
-        shown = "; ".join(bad[:5]) + (f"; and {len(bad) - 5} more" if len(bad) > 5 else "")
-        raise ConfigError(f"{len(bad)} image(s) under {str(folder)!r} cannot be decoded: {shown}; "
-                          "remove or replace them")
-    if not images:
-        raise ConfigError(f"no images found under {str(folder)!r}")
+        shown = "; ".join(bad[:3]) + (f"; and {len(bad) - 3} more" if len(bad) > 3 else "")
+        raise ConfigError(f"{len(bad)} image(s) under {str(folder)!r} cannot be used: {shown}")
     shapes = {tuple(i.shape) for i in images}
     if len(shapes) > 1:
         raise ConfigError(f"images under {str(folder)!r} differ in size {sorted(shapes)[:3]}...; pass size=N to resize")
-    return torch.stack(images), torch.tensor([label for _, label in samples]), tuple(ds.classes)
+    return torch.stack(images), torch.tensor([label for _, label in samples])
+
+
+def _stream(samples, size: int | None, seed: int):
+    """A streamed dataset of ``samples`` (not yet normalised: stats from a seeded sample)."""
+    from nasplug.data.streaming import StreamingImageDataset, decode_image
+
+    labels = torch.tensor([label for _, label in samples])
+    picked = torch.randperm(len(samples), generator=torch.Generator().manual_seed(seed))[:STATS_SAMPLE]
+    sample = torch.stack([decode_image(samples[i][0], size) for i in picked.tolist()]) if size else None
+    if sample is None:  # without a size the sampled images must agree on one
+        decoded = [decode_image(samples[i][0], None) for i in picked.tolist()]
+        shapes = {tuple(d.shape) for d in decoded}
+        if len(shapes) > 1:
+            raise ConfigError(f"images differ in size {sorted(shapes)[:3]}...; pass size=N to resize")
+        sample = torch.stack(decoded)
+    mean, std = channel_stats(sample)
+    return StreamingImageDataset([p for p, _ in samples], labels, mean, std, size, tuple(sample.shape[1:]))
+
+
+def _decoded_mb(samples, size: int | None) -> float:
+    from nasplug.data.streaming import decode_image
+
+    first = decode_image(samples[0][0], size)
+    return len(samples) * first.numel() / 2**20
 
 
 def image_folder(root: str | None = None, size: int | None = None, test_fraction: float = 0.2, augment: bool = True,
                  flip: bool = True, limit_train: int | None = None, limit_test: int | None = None,
-                 split_seed: int = 0, **unknown) -> DataBundle:
+                 split_seed: int = 0, cache_limit_mb: float = CACHE_LIMIT_MB, **unknown) -> DataBundle:
     """Any ``ImageFolder``-style tree (``root/<class>/<image>``).
 
     If ``root`` has ``train/`` and ``test/`` sub-folders they are used as the
     two splits; otherwise a seeded ``test_fraction`` of ``root`` is held out.
-    Images are decoded once and kept in memory.
+    A folder whose decoded images fit in ``cache_limit_mb`` MiB is decoded once
+    and kept in memory; a larger one (or any, with ``cache_limit_mb=0``) is
+    streamed: each image is decoded when a batch needs it, in the DataLoader's
+    workers (``num_workers``), with the channel statistics estimated from
+    a seeded sample of images.  The scan refuses symbolic links that leave
+    the folder or loop, and files that are not regular files.
     """
     _reject(unknown, "imagefolder", ["root", "size", "test_fraction", "augment", "flip", "limit_train",
-                                     "limit_test", "split_seed"])
+                                     "limit_test", "split_seed", "cache_limit_mb"])
     _check_common("imagefolder", root=root, test_fraction=test_fraction, augment=augment, flip=flip,
                   limit_train=limit_train, limit_test=limit_test, split_seed=split_seed)
     if size is not None and (isinstance(size, bool) or not isinstance(size, int) or not MIN_SIZE <= size <= MAX_SIZE):
         raise ConfigError(f"imagefolder size must be an integer in [{MIN_SIZE}, {MAX_SIZE}] (pixels per side), "
                           f"got {size!r}")
+    if isinstance(cache_limit_mb, bool) or not isinstance(cache_limit_mb, (int, float)) or not cache_limit_mb >= 0:
+        raise ConfigError(f"imagefolder cache_limit_mb must be a number >= 0 (MiB; 0 streams every folder), "
+                          f"got {cache_limit_mb!r}")
     if root is None:
         raise ConfigError("imagefolder needs root=PATH, a folder of <class>/<image> sub-folders")
     path = Path(root).expanduser()
     if not path.is_dir():
         raise ConfigError(f"image folder {str(path)!r} does not exist")
-    if (path / "train").is_dir() and (path / "test").is_dir():
-        x_train, y_train, classes = _load_folder(path / "train", size, limit_train, split_seed)
-        x_test, y_test, test_classes = _load_folder(path / "test", size, limit_test, split_seed)
+    split = (path / "train").is_dir() and (path / "test").is_dir()
+    if split:
+        train_samples, classes = _scan(path / "train", limit_train, split_seed)
+        test_samples, test_classes = _scan(path / "test", limit_test, split_seed)
         if test_classes != classes:
             raise ConfigError(f"train classes {classes} and test classes {test_classes} differ under {str(path)!r}")
     else:
-        images, labels, classes = _load_folder(path, size)
-        perm = torch.randperm(len(images), generator=torch.Generator().manual_seed(split_seed))
-        cut = int(round(len(images) * test_fraction))
-        x_test, y_test = images[perm[:cut]], labels[perm[:cut]]
-        x_train, y_train = images[perm[cut:]], labels[perm[cut:]]
-    x_train, y_train = take(x_train, y_train, limit_train, split_seed, "limit_train")
-    x_test, y_test = take(x_test, y_test, limit_test, split_seed, "limit_test")
+        samples, classes = _scan(path)
+        perm = torch.randperm(len(samples), generator=torch.Generator().manual_seed(split_seed)).tolist()
+        cut = int(round(len(samples) * test_fraction))
+        test_samples, train_samples = [samples[i] for i in perm[:cut]], [samples[i] for i in perm[cut:]]
+    train_samples = _limited(train_samples, limit_train, split_seed)
+    test_samples = _limited(test_samples, limit_test, split_seed)
+    if _decoded_mb(train_samples + test_samples, size) > cache_limit_mb:
+        return _streamed_bundle(path, train_samples, test_samples, classes, size, augment, flip)
+    if split:
+        x_train, y_train = _decode_all(path / "train", train_samples, size)
+        x_test, y_test = _decode_all(path / "test", test_samples, size)
+    else:  # decoded in the folder's order, as before, then split
+        x_train, y_train = _decode_all(path, train_samples, size)
+        x_test, y_test = _decode_all(path, test_samples, size)
+        if x_train.shape[1:] != x_test.shape[1:]:
+            raise ConfigError(f"images under {str(path)!r} differ in size; pass size=N to resize")
     return _bundle(f"imagefolder:{path.name}", x_train, y_train, x_test, y_test, len(classes), classes,
                    augment, pad=max(1, x_train.shape[-1] // 8), flip=flip)
+
+
+def _limited(samples, limit: int | None, seed: int):
+    """``take``'s seeded subset, on the file list (the same images in the same order)."""
+    if limit is None or limit >= len(samples):
+        return samples
+    return [samples[i] for i in torch.randperm(len(samples), generator=torch.Generator().manual_seed(seed))[:limit]]
+
+
+def _streamed_bundle(path: Path, train_samples, test_samples, classes, size, augment, flip) -> DataBundle:
+    from nasplug.data.streaming import StreamingImageDataset
+
+    train = _stream(train_samples, size, seed=0)
+    mean, std = train.mean.flatten().tolist(), train.std.flatten().tolist()
+    pad = max(1, train.input_shape[-1] // 8)
+
+    def dataset(samples, with_augment):
+        return StreamingImageDataset([p for p, _ in samples], torch.tensor([label for _, label in samples]), mean,
+                                     std, size, train.input_shape, augment=with_augment, pad=pad, flip=flip)
+
+    return DataBundle(f"imagefolder:{path.name}", dataset(train_samples, augment), dataset(test_samples, False),
+                      len(classes), classes)
 
 
 def tensors(x_train: torch.Tensor, y_train: torch.Tensor, x_test: torch.Tensor, y_test: torch.Tensor,

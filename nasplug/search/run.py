@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import logging
-import math
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
@@ -40,6 +39,7 @@ from nasplug.rundir import (CHECKPOINT, CONFIG, GENOTYPE, METRICS, PREVIOUS_CHEC
                             sync_jsonl, write_json_if_changed)
 from nasplug.runlock import abandons_claim_on_error, claim_run_dir
 from nasplug.provenance import provenance
+from nasplug.schedules import CosineSchedule
 from nasplug.search.compose import check_versions, compose, split_record, strategy_spec
 from nasplug.spaces.base import Genotype, SearchSpace
 
@@ -164,6 +164,7 @@ class SearchRun:
         self.w_optimizer = torch.optim.SGD(self.supernet.parameters(), lr=cfg.w_lr, momentum=cfg.w_momentum,
                                            nesterov=cfg.w_nesterov and cfg.w_momentum > 0,
                                            weight_decay=cfg.w_weight_decay)
+        self.w_schedule = CosineSchedule(self.w_optimizer, cfg.w_lr, cfg.w_lr_min, cfg.epochs)
         self.train_loader = self._loader(self.train_set, cfg.batch_size)
         self.valid_loader = self._loader(self.valid_set, cfg.valid_batch_size or cfg.batch_size)
         steps = len(self.train_loader)  # the validation loader is cycled if it is shorter
@@ -387,11 +388,7 @@ class SearchRun:
 
     # -- the loop -----------------------------------------------------------
     def _set_lr(self, epoch: int) -> float:
-        cfg = self.config
-        lr = cfg.w_lr_min + 0.5 * (cfg.w_lr - cfg.w_lr_min) * (1 + math.cos(math.pi * epoch / cfg.epochs))
-        for group in self.w_optimizer.param_groups:
-            group["lr"] = lr
-        return lr
+        return self.w_schedule.set_epoch(epoch)  # torch's LambdaLR with the cosine formula (nasplug.schedules)
 
     def _shuffle(self, epoch: int) -> None:
         seed = self.config.seed * 1_000_003 + epoch

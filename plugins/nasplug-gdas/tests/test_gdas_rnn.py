@@ -95,3 +95,16 @@ def test_nasplug_rnn_search_command_runs_the_search_and_retraining(tmp_path, cap
     assert out[0].startswith("found: ") and out[1].startswith("retrained cell: valid perplexity")
     result = json.loads(out[-1])
     assert len(result["genotype"]["recurrent"]) == 2 and math.isfinite(result["test_perplexity"])
+
+
+def test_nasplug_rnn_search_takes_a_device_and_names_one_it_lacks(tmp_path, capsys):
+    import torch
+
+    from nasplug.cli import main
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA: the refusal is not reachable")
+    assert main(["rnn-search", "--epochs", "1", "--train-epochs", "1", "--hidden-size", "8", "--steps", "2",
+                 "--device", "cuda"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "device 'cuda' asked for, but torch sees no CUDA device" in err and "\n" not in err

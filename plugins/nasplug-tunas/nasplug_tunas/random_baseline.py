@@ -33,7 +33,8 @@ from nasplug.logs import console_logging
 from nasplug.search.run import genotype_record
 from nasplug.train import evaluate, train
 
-logger = logging.getLogger(__name__)
+# named, not __name__: under `python -m` that is "__main__", whose records the console filter drops
+logger = logging.getLogger("nasplug_tunas.random_baseline")
 
 
 def rejection_sample(space, latency_model, target: float, tolerance: float, n: int,

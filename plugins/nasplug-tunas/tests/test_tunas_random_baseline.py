@@ -29,3 +29,19 @@ def test_cli_entry_trains_candidates_and_the_best(tmp_path, capsys):
     import json
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert len(out["candidates"]) == 2 and 0.0 <= out["best_test_accuracy"] <= 1.0
+
+
+@pytest.mark.slow
+def test_python_dash_m_prints_each_candidates_progress(tmp_path):
+    """Under ``python -m`` the module is ``__main__``; its per-candidate lines must still reach the console."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "nasplug_tunas.random_baseline", "--space", "nb201",
+                           "--space-option", "C=4", "--space-option", "N=1", "--latency-model", "flops",
+                           "--latency-target", "0.1", "--tolerance", "1.0", "--n", "2", "--epochs", "1",
+                           "--final-epochs", "1", "--batch-size", "128", "--runs-root", str(tmp_path)],
+                          capture_output=True, text=True, timeout=300, env={**__import__("os").environ,
+                                                                            "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "candidate 1/2:" in proc.stderr and "candidate 2/2:" in proc.stderr

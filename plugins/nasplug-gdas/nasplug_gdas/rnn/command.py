@@ -22,6 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=32, help="sequences per batch")
     parser.add_argument("--bptt", type=int, default=35, help="tokens per truncated back-propagation window")
     parser.add_argument("--seed", type=int, default=0, help="random seed")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or mps (default: cpu)")
 
 
 def search_and_retrain(args: argparse.Namespace) -> dict:
@@ -30,10 +31,11 @@ def search_and_retrain(args: argparse.Namespace) -> dict:
 
     log = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
     found = search_rnn(args.corpus, epochs=args.epochs, hidden_size=args.hidden_size, steps=args.steps,
-                       batch_size=args.batch_size, bptt=args.bptt, seed=args.seed, log=log)
+                       batch_size=args.batch_size, bptt=args.bptt, seed=args.seed, log=log,
+                       device=args.device)
     print(f"found: {found.genotype}", flush=True)
     report = train_rnn(found.genotype, args.corpus, epochs=args.train_epochs, hidden_size=args.hidden_size,
-                       batch_size=args.batch_size, bptt=args.bptt, seed=args.seed, log=log)
+                       batch_size=args.batch_size, bptt=args.bptt, seed=args.seed, log=log, device=args.device)
     print(f"retrained cell: valid perplexity {report.valid_perplexity:.2f}, test perplexity "
           f"{report.test_perplexity:.2f}", flush=True)
     out = {"genotype": found.genotype.to_json(), "valid_perplexity": report.valid_perplexity,

@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from nasplug.components import ArchParameters
+from nasplug.devices import resolve_device
 from nasplug.errors import ConfigError
 from nasplug.search.run import SearchState
 
@@ -83,23 +84,26 @@ def search_rnn(corpus: Corpus | str | None = None, *, epochs: int = 10, batch_si
                hidden_size: int = 300, steps: int = 8, w_lr: float = 20.0, w_weight_decay: float = 5e-7,
                grad_clip: float = 0.25, arch_lr: float = 3e-3, arch_weight_decay: float = 1e-3,
                arch_betas: tuple[float, float] = (0.9, 0.999), tau_max: float = 10.0, tau_min: float | None = None,
-               seed: int = 0, space_options: dict[str, Any] | None = None, log: Log | None = None) -> RNNSearchResult:
+               seed: int = 0, space_options: dict[str, Any] | None = None, log: Log | None = None,
+               device: str = "cpu") -> RNNSearchResult:
     """Search a recurrent cell with GDAS on ``corpus`` (a PTB-style folder, a Corpus, or None = bundled).
 
     Weights train on the train split, alpha on the valid split (as DARTS and
     GDAS search on PTB).  Returns the derived cell (T=1 input per node).
+    ``device`` (cpu, cuda, cuda:N, mps) holds the supernet, alpha and the batches.
     """
     _check_positive(epochs=epochs, batch_size=batch_size, bptt=bptt, w_lr=w_lr, arch_lr=arch_lr)
+    where = resolve_device(device)  # a device this machine lacks is a one-line error before any work
     data = _corpus(corpus)
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     space = DartsRNNSpace(hidden_size=hidden_size, steps=steps, **(space_options or {}))
-    model = space.build_supernet((), data.vocab_size)
-    arch = ArchParameters(space.decisions, 1e-3, generator)
+    model = space.build_supernet((), data.vocab_size).to(where)
+    arch = ArchParameters(space.decisions, 1e-3, generator).to(where)
     sampler = GumbelSampler(tau_max=tau_max, tau_min=tau_min)
     w_opt = torch.optim.SGD(model.parameters(), lr=w_lr, weight_decay=w_weight_decay)
     a_opt = torch.optim.Adam(arch.parameters(), lr=arch_lr, betas=tuple(arch_betas), weight_decay=arch_weight_decay)
-    train, valid = batchify(data.train, batch_size), batchify(data.valid, batch_size)
+    train, valid = batchify(data.train, batch_size).to(where), batchify(data.valid, batch_size).to(where)
     windows = min(len(list(bptt_windows(train, bptt))), len(list(bptt_windows(valid, bptt))))
     state = SearchState(space, generator, epochs, windows)
     history: list[dict[str, Any]] = []
@@ -143,14 +147,15 @@ def search_rnn(corpus: Corpus | str | None = None, *, epochs: int = 10, batch_si
         if log is not None:
             log(f"search epoch {epoch + 1}/{epochs} | train ppl {record['train_ppl']:.1f} | arch ppl "
                 f"{record['arch_ppl']:.1f} | tau {record['tau']:.2f} | {record['seconds']:.1f}s")
-    distribution = {k: v.tolist() for k, v in arch.probabilities().items()}
+    distribution = {k: v.cpu().tolist() for k, v in arch.probabilities().items()}
     return RNNSearchResult(space.derive(arch.probabilities()), space, history, distribution)
 
 
 def train_rnn(genotype: RNNGenotype | dict | list, corpus: Corpus | str | None = None, *, epochs: int = 10,
               batch_size: int = 32, bptt: int = 35, hidden_size: int = 300, lr: float = 20.0,
               weight_decay: float = 8e-7, grad_clip: float = 0.25, seed: int = 0,
-              space_options: dict[str, Any] | None = None, log: Log | None = None) -> RNNTrainResult:
+              space_options: dict[str, Any] | None = None, log: Log | None = None,
+              device: str = "cpu") -> RNNTrainResult:
     """Train the derived cell from scratch (SGD at a fixed lr, as the paper's A-SGD before averaging).
 
     Reports validation and test perplexity of the final weights.  The
@@ -158,15 +163,16 @@ def train_rnn(genotype: RNNGenotype | dict | list, corpus: Corpus | str | None =
     beyond a CPU; the defaults here are a scaled-down version.
     """
     _check_positive(epochs=epochs, batch_size=batch_size, bptt=bptt, lr=lr)
+    where = resolve_device(device)
     data = _corpus(corpus)
     torch.manual_seed(seed)
     options = {**(space_options or {}), "hidden_size": hidden_size}
     genotype = DartsRNNSpace(**options).genotype_from_json(genotype)
     space = DartsRNNSpace(**{**options, "steps": len(genotype.recurrent)})
-    model = space.build_child(genotype, (), data.vocab_size)
+    model = space.build_child(genotype, (), data.vocab_size).to(where)
     opt = torch.optim.SGD(model.parameters(), lr=lr, weight_decay=weight_decay)
-    train = batchify(data.train, batch_size)
-    valid, test = batchify(data.valid, 10), batchify(data.test, 10)
+    train = batchify(data.train, batch_size).to(where)
+    valid, test = batchify(data.valid, 10).to(where), batchify(data.test, 10).to(where)
     history: list[dict[str, Any]] = []
     for epoch in range(epochs):
         started = time.time()
