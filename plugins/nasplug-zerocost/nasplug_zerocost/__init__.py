@@ -1,8 +1,6 @@
-"""nasplug-zerocost: training-free proxies as a component kind (``proxy``) and the searches built on them."""
+"""nasplug-zerocost: training-free proxies as a component kind (``proxy``) and the searches built on them.
 
-from nasplug_zerocost.proxies import PROXIES
-from nasplug_zerocost.registered import resolve_proxies
-from nasplug_zerocost.scoring import build_at_init, score_cell, vote
-from nasplug_zerocost.search import CellScorer, TrainingFreeSearch
-
-__all__ = ["PROXIES", "CellScorer", "TrainingFreeSearch", "build_at_init", "resolve_proxies", "score_cell", "vote"]
+Nothing is imported here: ``nasplug --help`` loads the plugin's presets, and that must not import torch.
+The proxies are in :mod:`nasplug_zerocost.proxies`, the searches in :mod:`nasplug_zerocost.search` and
+:mod:`nasplug_zerocost.driven`.
+"""
