@@ -25,7 +25,8 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from nasplug import distributed, registry as registry_module
-from nasplug.components import ArchOptimizer, ArchParameters, LatencyModel, Reward, Sampler, Selection
+from nasplug.components import (ArchOptimizer, ArchParameters, LatencyModel, Reward, Sampler, SearchState,  # noqa: F401
+                                Selection, accuracy)  # SearchState, accuracy: re-exported for old imports
 from nasplug.config import SearchConfig, apply_threads
 from nasplug.data.bundle import search_split
 from nasplug.devices import resolve_device
@@ -47,31 +48,6 @@ Callback = Callable[["SearchRun", str], None]
 logger = logging.getLogger(__name__)
 
 
-@attrs.define
-class SearchState:
-    """Where the search is; samplers and optimizers read their schedules from it."""
-
-    space: SearchSpace
-    generator: torch.Generator
-    epochs: int
-    steps_per_epoch: int
-    epoch: int = 0
-    step_in_epoch: int = 0
-
-    @property
-    def global_step(self) -> int:
-        return self.epoch * self.steps_per_epoch + self.step_in_epoch
-
-    @property
-    def total_steps(self) -> int:
-        return self.epochs * self.steps_per_epoch
-
-    @property
-    def progress(self) -> float:
-        """Fraction of the search done, in [0, 1)."""
-        return self.global_step / max(1, self.total_steps)
-
-
 @attrs.frozen(eq=False)
 class SearchResult:
     """What a search found and where it left its files."""
@@ -91,10 +67,6 @@ def genotype_record(space: SearchSpace, genotype: Genotype) -> dict[str, Any]:
     """The JSON written to ``genotype.json``: enough for ``nasplug train`` to rebuild the child."""
     return {"space": space.name, "space_options": space.options(), "genotype": genotype.to_json(),
             "string": str(genotype)}
-
-
-def accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
-    return float((logits.argmax(dim=1) == y).float().mean())
 
 
 def merged_config(user: Mapping[str, Any], registry=None) -> SearchConfig:

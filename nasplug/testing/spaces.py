@@ -61,7 +61,7 @@ def state_round_trip(state: Mapping[str, Any]) -> Any:
 
 
 def search_state(space: SearchSpace, seed: int = 0, epoch: int = 0):
-    from nasplug.search.run import SearchState
+    from nasplug.components import SearchState
 
     return SearchState(space, torch.Generator().manual_seed(seed), epochs=2, steps_per_epoch=2, epoch=epoch)
 

@@ -29,7 +29,7 @@ from nasplug import registry as registry_module
 from nasplug.components import ArchOptimizer, ArchParameters, LatencyModel, Reward, Sampler
 from nasplug.config import SearchConfig
 from nasplug.errors import ConfigError
-from nasplug.search.run import SearchState
+from nasplug import SearchState
 from nasplug.spaces.base import Genotype
 from nasplug.spaces.nb201 import NB201Space
 from nasplug_nb201.latency import TableLatencyModel
