@@ -126,3 +126,16 @@ def test_a_run_that_writes_nothing_has_an_owner_that_writes_nothing(tmp_path, mo
     files.save({"epoch": 0, "history": []})
     files.finish({"result.json": {}})
     assert os.listdir(tmp_path) == []
+
+
+def test_config_json_records_the_component_defaults_actually_used(tmp_path):
+    import json
+
+    run = SearchRun(merged_config({**TINY, "epochs": 1, "runs_root": str(tmp_path),
+                                   "sampler_options": {"op_warmup": False}}), run_dir=tmp_path / "run")
+    run.release()
+    components = json.loads((tmp_path / "run" / "config.json").read_text())["components"]
+    sampler = components["sampler"]
+    assert sampler["options"] == {"op_warmup": False}
+    assert "op_warmup" not in sampler["defaults"] and "warmup_fraction" in sampler["defaults"]
+    assert components["space"]["defaults"]  # C and N are given; the space's other defaults are recorded
