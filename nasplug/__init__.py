@@ -24,10 +24,10 @@ __version__ = "0.1.0"
 #: public name -> the module that defines it
 _LAZY = {
     **dict.fromkeys(("ArchOptimizer", "ArchParameters", "Benchmark", "LatencyModel", "Reward", "Sampler",
-                     "Selection", "apply_selection"), "nasplug.components"),
+                     "SearchState", "Selection", "accuracy", "apply_selection"), "nasplug.components"),
     **dict.fromkeys(("SearchConfig", "TrainConfig"), "nasplug.config"),
     "Pipeline": "nasplug.pipeline",
-    **dict.fromkeys(("SearchResult", "SearchRun", "SearchState", "StrategySpec"), "nasplug.search"),
+    **dict.fromkeys(("SearchResult", "SearchRun", "StrategySpec"), "nasplug.search"),
     **dict.fromkeys(("Decision", "Genotype", "SearchSpace", "Supernet"), "nasplug.spaces.base"),
 }
 
@@ -35,7 +35,7 @@ __all__ = [
     "AmbiguousComponentError", "ArchOptimizer", "ArchParameters", "Benchmark", "ConfigError", "Decision", "DuplicateComponentError", "Genotype",
     "GenotypeError", "LatencyModel", "NasplugError", "Pipeline", "PluginLoadError", "Reward", "Sampler",
     "SearchConfig", "SearchResult", "SearchRun", "SearchSpace", "SearchState", "Selection", "StrategySpec",
-    "Supernet", "TrainConfig", "UnknownComponentError", "apply_selection", "hookimpl",
+    "Supernet", "TrainConfig", "UnknownComponentError", "accuracy", "apply_selection", "hookimpl",
 ]
 
 
@@ -48,8 +48,8 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from nasplug.components import (ArchOptimizer, ArchParameters, Benchmark, LatencyModel, Reward, Sampler,
-                                    Selection, apply_selection)
+                                    SearchState, Selection, accuracy, apply_selection)
     from nasplug.config import SearchConfig, TrainConfig
     from nasplug.pipeline import Pipeline
-    from nasplug.search import SearchResult, SearchRun, SearchState, StrategySpec
+    from nasplug.search import SearchResult, SearchRun, StrategySpec
     from nasplug.spaces.base import Decision, Genotype, SearchSpace, Supernet

@@ -95,15 +95,23 @@ def save_checkpoint(path: str | Path, state: dict[str, Any], keep_previous: bool
     atomic_torch_save(path, state, what="the checkpoint")
 
 
-def load_checkpoint(path: str | Path, map_location: Any = None) -> dict[str, Any]:
-    """Load a checkpoint safely and check its digest; a mismatch is a one-line error naming the file."""
+def load_checkpoint(path: str | Path, map_location: Any = None, unverified_ok: bool = False) -> dict[str, Any]:
+    """Load a checkpoint safely and check its digest; a mismatch is a one-line error naming the file.
+
+    A checkpoint without a digest (written before checkpoints carried one) cannot be checked, so it is
+    refused unless ``unverified_ok`` (``nasplug resume --accept-unverified``).
+    """
     path = Path(path)
     state = safe_torch_load(path, map_location=map_location)
     if not isinstance(state, dict):
         raise RunDirError(f"{path}: not a nasplug checkpoint (it holds a {type(state).__name__}, not a dict)")
     stored = state.pop(DIGEST_KEY, None)
     if stored is None:
-        return state  # written before checkpoints carried digests
+        if unverified_ok:
+            return state
+        raise RunDirError(f"{path}: carries no checksum (written before nasplug checkpoints had one, or edited), so "
+                          "neither its integrity nor the run it belongs to can be checked; `nasplug resume "
+                          f"{path.parent} --accept-unverified` resumes it anyway")
     if stored != content_digest(state):
         prev = previous_path(path)
         hint = (f"; the previous checkpoint {prev.name} is kept: `nasplug resume {path.parent} --from-previous` "

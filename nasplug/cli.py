@@ -125,6 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="refuse to resume when a plugin, nasplug or torch changed version since the run started")
     p.add_argument("--from-previous", action="store_true",
                    help="continue from checkpoint.prev.pt (when checkpoint.pt is damaged)")
+    p.add_argument("--accept-unverified", action="store_true",
+                   help="resume from a checkpoint without a checksum (written before nasplug checkpoints had one)")
     _logging_flags(p)
     _tensorboard_flag(p)
     _distributed_flags(p)
@@ -273,12 +275,14 @@ def cmd_resume(args) -> int:
     board = _board(args)  # the continued epochs are appended to the same event directory when it is given again
     try:
         if is_training_run(Path(args.run_dir)):
-            trainer = Trainer.resume(args.run_dir, verbose=not args.quiet, from_previous=args.from_previous)
+            trainer = Trainer.resume(args.run_dir, verbose=not args.quiet, from_previous=args.from_previous,
+                                     unverified_ok=args.accept_unverified)
             trainer.callbacks += [board] if board is not None else []
             log.info(f"resuming retraining {args.run_dir} at epoch {trainer.epoch}/{trainer.config.epochs}")
             return _report_train(trainer.run())
         run = SearchRun.resume(args.run_dir, callbacks=[board] if board is not None else (),
-                               verbose=not args.quiet, from_previous=args.from_previous, strict=args.strict)
+                               verbose=not args.quiet, from_previous=args.from_previous, strict=args.strict,
+                               unverified_ok=args.accept_unverified)
         log.info(f"resuming {args.run_dir} at epoch {run.state.epoch}/{run.config.epochs}")
         result = run.run()
         if board is not None:

@@ -24,8 +24,41 @@ from nasplug.errors import ConfigError
 if TYPE_CHECKING:  # pragma: no cover
     from pathlib import Path
 
-    from nasplug.search.run import SearchRun, SearchState
     from nasplug.spaces.base import Decision, Genotype, SearchSpace
+
+#: The search an :class:`ArchOptimizer` steps (:class:`nasplug.search.run.SearchRun`).  Named, not imported:
+#: the contracts sit at the bottom of the kernel and never import the loop that runs them.
+SearchRun = Any
+
+
+@attrs.define
+class SearchState:
+    """Where the search is; samplers and optimizers read their schedules from it."""
+
+    space: "SearchSpace"
+    generator: torch.Generator
+    epochs: int
+    steps_per_epoch: int
+    epoch: int = 0
+    step_in_epoch: int = 0
+
+    @property
+    def global_step(self) -> int:
+        return self.epoch * self.steps_per_epoch + self.step_in_epoch
+
+    @property
+    def total_steps(self) -> int:
+        return self.epochs * self.steps_per_epoch
+
+    @property
+    def progress(self) -> float:
+        """Fraction of the search done, in [0, 1)."""
+        return self.global_step / max(1, self.total_steps)
+
+
+def accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
+    """Top-1 accuracy of a batch's logits (the quality signal of most strategies)."""
+    return float((logits.argmax(dim=1) == y).float().mean())
 
 
 @attrs.frozen(eq=False)

@@ -144,16 +144,33 @@ def write_jsonl(path: str | Path, rows: Iterable[Any], what: str | None = "the m
 
 
 def append_jsonl(path: str | Path, rows: Iterable[Any], what: str | None = "the metrics") -> None:
-    """Append one line per row, flushed and fsynced, so ``tail -f`` sees each line once it is safe."""
+    """Append one line per row, flushed and fsynced, so ``tail -f`` sees each line once it is safe.
+
+    An append that fails part-way (a full disk) is cut back to the file's previous end, so the file never ends in
+    a torn line; a symbolic link is not followed (a run directory's files are its own).
+    """
     path = Path(path)
     text = "".join(json_text(r) + "\n" for r in rows)
+    fd = None
     try:
-        with open(path, "ab") as fh:
-            fh.write(text.encode())
-            fh.flush()
-            os.fsync(fh.fileno())
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o666)
+        end = os.fstat(fd).st_size
+        try:
+            view = memoryview(text.encode())
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        except OSError:
+            try:
+                os.ftruncate(fd, end)
+            except OSError:
+                pass
+            raise
     except OSError as exc:
         raise write_error(path, what, exc) from exc
+    finally:
+        if fd is not None:
+            os.close(fd)
 
 
 def sync_jsonl(path: str | Path, rows: list[Any], what: str | None = "the metrics") -> None:
@@ -181,8 +198,12 @@ def sync_jsonl(path: str | Path, rows: list[Any], what: str | None = "the metric
     atomic_write_bytes(path, expected, what)
 
 
-def read_jsonl(path: str | Path) -> list[Any]:
-    """The rows of a JSON-lines file ([] when it is missing); a bad line is an error naming file and line."""
+def read_jsonl(path: str | Path, torn_tail_ok: bool = False) -> list[Any]:
+    """The rows of a JSON-lines file ([] when it is missing); a bad line is an error naming file and line.
+
+    With ``torn_tail_ok`` a last line that is cut off (no newline, not valid JSON: a writer killed by an old
+    nasplug mid-append) is left out instead; resume cuts the file back to its checkpoint in any case.
+    """
     path = Path(path)
     if not path.exists():
         return []
@@ -191,12 +212,15 @@ def read_jsonl(path: str | Path) -> list[Any]:
         text = path.read_text()
     except (OSError, UnicodeDecodeError) as exc:
         raise RunDirError(f"{path}: cannot be read ({exc})") from exc
-    for number, line in enumerate(text.splitlines(), 1):
+    lines = text.splitlines()
+    for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
+            if torn_tail_ok and number == len(lines) and not text.endswith("\n"):
+                break
             raise RunDirError(f"{path}: line {number} is not valid JSON ({exc.msg}); the file was damaged or "
                               "edited") from None
         if not isinstance(row, dict):

@@ -1,11 +1,14 @@
-"""One writer per run directory: an exclusive ``flock`` held for the life of the process.
+"""One writer per run directory: an exclusive ``flock`` on the directory, held for the life of the process.
 
 Two searches on the same ``--run-dir``, or ``nasplug resume`` while the
 original process still runs, would interleave their checkpoints and metrics
 without a word.  The lock is ``fcntl.flock`` on ``DIR/.lock``: the kernel
 drops it when the process dies, however it dies, so ``kill -9`` never leaves
-a stale lock behind and no PID liveness guessing is needed.  The file holds
-the holder's PID only so that the error can name it.
+a stale lock behind and no PID liveness guessing is needed.  The lock is
+taken on the directory itself, not on a file in it: a lock file can be
+deleted while held (``rm DIR/.lock``), and a second writer would then lock a
+new file of the same name; a directory cannot be unlinked while it holds the
+run.  ``DIR/.lock`` holds the holder's PID only so that the error can name it.
 
 Inside one process the lock is shared (counted): a library user who builds a
 second :class:`~nasplug.search.run.SearchRun` on a directory after the first
@@ -15,11 +18,9 @@ one raised mid-run is the same writer, not a rival one.
 from __future__ import annotations
 
 import errno
-import functools
 import os
 import shutil
 import threading
-import weakref
 from pathlib import Path
 
 from nasplug.errors import RunDirError
@@ -46,24 +47,22 @@ class RunLock:
         self.run_dir = Path(run_dir)
         self.path = self.run_dir / LOCK
         self._key: str | None = None
-        self.read_only_ok = False
         self.created: list[Path] = []  # the directories the claim made, outermost first (see abandon)
 
     def acquire(self) -> "RunLock":
         import fcntl
 
-        key = os.path.realpath(self.path)
+        key = os.path.realpath(self.run_dir)
         with _guard:
             if key in _held:
                 _held[key][1] += 1
                 self._key = key
                 return self
             try:
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+                fd = os.open(self.run_dir, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
             except OSError as exc:
-                if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM) and self.read_only_ok:
-                    return self  # nobody can write a read-only directory, so there is no rival to keep out
-                raise RunDirError(f"cannot create the lock file {self.path}: {exc.strerror or exc}") from exc
+                raise RunDirError(f"cannot open the run directory {self.run_dir} to lock it: "
+                                  f"{exc.strerror or exc}") from exc
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError as exc:
@@ -73,16 +72,13 @@ class RunLock:
                         f"run directory {self.run_dir} is in use by {_holder(self.path)} (lock {self.path}); "
                         "wait for it to finish or stop it first") from None
                 raise RunDirError(f"cannot lock {self.path}: {exc.strerror or exc}") from exc
-            try:
-                os.ftruncate(fd, 0)
-                os.write(fd, f"{os.getpid()}\n".encode())
-            except OSError:
-                pass  # the PID is only for messages; the flock is the lock
+            _write_pid(self.path)
             _held[key] = [fd, 1]
             self._key = key
         return self
 
     def release(self) -> None:
+        """Drop this holder's share of the lock (the flock goes with the last one)."""
         with _guard:
             if self._key is None or self._key not in _held:
                 self._key = None
@@ -120,6 +116,20 @@ class RunLock:
         self.release()
 
 
+def _write_pid(path: Path) -> None:
+    """Leave the holder's PID in ``.lock`` for the messages of a refused rival (read-only: nothing to say)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o666)
+    except OSError:
+        return
+    try:
+        os.write(fd, f"{os.getpid()}\n".encode())
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 def remove_stale_temp_files(run_dir: str | Path) -> list[Path]:
     """Delete ``.NAME.*.tmp`` files a killed writer left behind (safe: the caller holds the lock)."""
     removed = []
@@ -153,23 +163,7 @@ def _make_dirs(path: Path) -> list[Path]:
     return made
 
 
-def claim_run_dir(owner, run_dir: str | Path | None, fresh: bool, overwrite: bool = False,
-                  run_files: tuple[str, ...] = (), new_in: tuple[str | Path, str] | None = None) -> RunLock:
-    """Make ``owner`` (a search or a retraining) the one writer of ``run_dir``.
-
-    The owner gets the directory as ``owner.run_dir`` and the lock as
-    ``owner._lock``, held until released or until the owner is collected;
-    an owner whose ``__init__`` is decorated with :func:`abandons_claim_on_error`
-    leaves nothing behind when it fails after the claim.  See :func:`_claim`
-    for the arguments.
-    """
-    lock = _claim(run_dir, fresh, overwrite, run_files, new_in)
-    owner._lock, owner.run_dir = lock, lock.run_dir
-    weakref.finalize(owner, lock.release)
-    return lock
-
-
-def _claim(run_dir: str | Path | None, fresh: bool, overwrite: bool, run_files: tuple[str, ...],
+def claim(run_dir: str | Path | None, fresh: bool, overwrite: bool, run_files: tuple[str, ...],
            new_in: tuple[str | Path, str] | None) -> RunLock:
     """Create, lock and tidy ``run_dir`` for a writer; the returned lock is held until released.
 
@@ -191,7 +185,6 @@ def _claim(run_dir: str | Path | None, fresh: bool, overwrite: bool, run_files: 
         made = _make_dirs(run_dir)
     lock = RunLock(run_dir)
     lock.created = made
-    lock.read_only_ok = not fresh
     lock.acquire()
     try:
         remove_stale_temp_files(run_dir)
@@ -211,21 +204,3 @@ def _claim(run_dir: str | Path | None, fresh: bool, overwrite: bool, run_files: 
         lock.abandon()
         raise
     return lock
-
-
-def abandons_claim_on_error(init):
-    """Decorate the ``__init__`` of a run directory's owner (it keeps its lock as ``self._lock``): when
-    construction fails after the claim (a value refused late), the claim is abandoned, so the refused
-    run leaves no empty directory behind (see :meth:`RunLock.abandon`)."""
-
-    @functools.wraps(init)
-    def wrapped(self, *args, **kwargs):
-        try:
-            init(self, *args, **kwargs)
-        except BaseException:
-            lock = vars(self).get("_lock")
-            if isinstance(lock, RunLock):
-                lock.abandon()
-            raise
-
-    return wrapped

@@ -174,7 +174,8 @@ def run_trial(trial: Trial, root: str | Path,
     interrupted.
     """
     from nasplug.config import TrainConfig
-    from nasplug.rundir import CONFIG, atomic_write_json
+    from nasplug.run_directory import holds_run
+    from nasplug.rundir import atomic_write_json
     from nasplug.search.run import SearchRun, merged_config
     from nasplug.train import Trainer
 
@@ -185,7 +186,7 @@ def run_trial(trial: Trial, root: str | Path,
     started = time.time()
     search_dir = trial_dir / "search"
     callbacks = [] if epoch_hook is None else [lambda run, event: event == "epoch" and epoch_hook(run.history[-1])]
-    if (search_dir / CONFIG).exists():
+    if holds_run(search_dir):
         run = SearchRun.resume(search_dir, callbacks=callbacks)
         resumed_at = run.state.epoch
         for record in run.history if epoch_hook is not None else ():
@@ -209,7 +210,7 @@ def run_trial(trial: Trial, root: str | Path,
         train_dir = trial_dir / "train"
         fields = {key: result.config.to_dict()[key] for key in ("data", "data_options", "seed", "device", "threads")}
         fields.update(trial.train)
-        if (train_dir / CONFIG).exists():  # killed while retraining: go on from its (checksummed) checkpoint
+        if holds_run(train_dir):  # killed while retraining: go on from its (checksummed) checkpoint
             trainer = Trainer.resume(train_dir)
         else:
             trainer = Trainer(result.genotype_record(), TrainConfig.from_dict(fields), run_dir=train_dir)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from pathlib import Path
@@ -15,7 +14,6 @@ from torch.utils.data import DataLoader
 
 from nasplug import distributed, registry as registry_module
 from nasplug import signals
-from nasplug.checkpoint import load_checkpoint, resume_checkpoint, save_checkpoint
 from nasplug.config import TrainConfig, apply_threads
 from nasplug.devices import resolve_device
 from nasplug.divergence import DivergenceError, is_finite
@@ -23,9 +21,8 @@ from nasplug.errors import ConfigError, GenotypeError, NasplugError, RunDirError
 from nasplug.memory import check_fits
 from nasplug.metrics import count_macs, count_parameters
 from nasplug.progress import progress
-from nasplug.rundir import (CHECKPOINT, CONFIG, GENOTYPE, METRICS, PREVIOUS_CHECKPOINT, RESULT, append_jsonl,
-                            atomic_write_json, json_text, read_json, sync_jsonl, write_json_if_changed)
-from nasplug.runlock import abandons_claim_on_error, claim_run_dir
+from nasplug.run_directory import RunDirectory, abandons_claim_on_error
+from nasplug.rundir import CHECKPOINT, CONFIG, GENOTYPE, METRICS, PREVIOUS_CHECKPOINT, RESULT, read_json
 from nasplug.schedules import CosineSchedule
 from nasplug.speedups import autocast, autocast_dtype, compiled, grad_scaler, loader_options
 
@@ -157,16 +154,20 @@ class Trainer:
             self.test_loader = DataLoader(self.data.test, batch_size=256, shuffle=False, **loading)
         self.epoch = 0
         self.history: list[dict[str, Any]] = []
-        self.run_dir = None
-        self._lock = None
-        self._metrics_rows = 0
-        if write_files:  # rank 0 only in a distributed retraining
-            label = f"train-{record['space']}-seed{cfg.seed}"
-            distributed.rank0_only(self.dist, lambda: claim_run_dir(self, run_dir, True, overwrite, TRAIN_FILES,
-                                                                    new_in=(cfg.runs_root, label)))
-        if write_files and self.dist.writes_files:
-            atomic_write_json(self.run_dir / CONFIG, self.config_record(), "the configuration")
-            distributed.record_world(self.run_dir, self.dist, "shared")
+        self.files = RunDirectory.nowhere(self.dist)  # the run directory's owner: every file goes through it
+        if write_files:  # rank 0 claims in a distributed retraining
+            self.files = RunDirectory.claim(self, run_dir, dist=self.dist, files=TRAIN_FILES, overwrite=overwrite,
+                                            new_in=(cfg.runs_root, f"train-{record['space']}-seed{cfg.seed}"))
+        self.files.start(self.config_record() if self.run_dir else {}, self.fingerprint())
+
+    @property
+    def run_dir(self) -> Path | None:
+        """The run directory this process writes (None: another rank writes it, or the run writes nothing)."""
+        return self.files.run_dir
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What identifies this retraining in its checkpoints (another run's checkpoint is refused)."""
+        return {"train": self.config.to_dict(), "genotype": self.record}
 
     def config_record(self) -> dict[str, Any]:
         """What ``config.json`` of a retraining run holds: enough for ``nasplug resume`` to rebuild it."""
@@ -180,7 +181,7 @@ class Trainer:
 
     @classmethod
     def resume(cls, run_dir: str | Path, registry=None, verbose: bool = False,
-               from_previous: bool = False) -> "Trainer":
+               from_previous: bool = False, unverified_ok: bool = False) -> "Trainer":
         """Rebuild a retraining run from its ``config.json`` and continue from its last checkpoint."""
         run_dir = Path(run_dir)
         path = run_dir / CONFIG
@@ -189,32 +190,25 @@ class Trainer:
             raise RunDirError(f"{path}: not a retraining configuration (needs 'train' and 'genotype' objects)")
         try:
             config = TrainConfig.from_dict(data["train"])
-            distributed.check_world(run_dir, distributed.context(config.device))
+            RunDirectory.check_world(run_dir, distributed.context(config.device))
             record = load_genotype_record(data["genotype"], registry)
         except NasplugError as exc:
             raise RunDirError(f"{path}: {exc}") from None
         trainer = cls(record, config, registry, verbose=verbose, write_files=False)
-        # the other ranks of a distributed run only read the checkpoint
-        distributed.rank0_only(trainer.dist, lambda: claim_run_dir(trainer, run_dir, fresh=False))
-        checkpoint = resume_checkpoint(run_dir, from_previous)
-        if checkpoint.exists():
-            state = load_checkpoint(checkpoint, map_location=trainer.device)
-            try:
-                trainer.load_state_dict(state)
-            except KeyError as exc:
-                raise RunDirError(f"{checkpoint}: not a retraining checkpoint (it lacks {exc})") from None
-            except (RuntimeError, ValueError, TypeError) as exc:
-                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-                raise RunDirError(f"{checkpoint}: does not fit this run's configuration ({first})") from None
-            trainer._replace_previous = from_previous
-        if trainer.run_dir is not None:
-            sync_jsonl(run_dir / METRICS, trainer.history)
-        trainer._metrics_rows = len(trainer.history)
+        trainer.files = RunDirectory.reopen(trainer, run_dir, dist=trainer.dist, files=TRAIN_FILES)
+        trainer.files.restore(trainer, what="a retraining", device=trainer.device, from_previous=from_previous,
+                              fingerprints=[trainer.fingerprint()], unverified_ok=unverified_ok,
+                              optimizer_params={"optimizer": list(trainer.model.parameters())},
+                              check=trainer._checkpoint_problem)
         return trainer
 
-    _replace_previous = False
     _warmed_up = False  # an epoch ran in this process (a compiled model is compiled by then)
     last_step_loss: float | None = None  # this rank's loss of the step just taken (a "step" callback reads it)
+
+    def _checkpoint_problem(self, state: Mapping[str, Any]) -> str | None:
+        if not 0 <= state["epoch"] <= self.config.epochs:
+            return f"it records epoch {state['epoch']}, outside 0..{self.config.epochs}"
+        return None
 
     def _epoch(self) -> dict[str, Any]:
         cfg = self.config
@@ -243,8 +237,7 @@ class Trainer:
             # one all-reduce a step: the stop flags and the loss (the ranks agree: a NaN on one shard stops all)
             summed_loss, = signals.check_agreed(self.dist, self.epoch, step, self.run_dir, [value])
             if not is_finite(summed_loss):
-                raise DivergenceError("training loss", value, self.epoch, step,
-                                      str(self.run_dir / CHECKPOINT) if self.run_dir is not None else None)
+                raise DivergenceError("training loss", value, self.epoch, step, self.files.kept_checkpoint())
             if self.scaler is None:
                 loss.backward()  # DistributedDataParallel averages the gradients over the ranks during backward
                 self._average_gradients_without_ddp()
@@ -285,27 +278,25 @@ class Trainer:
             self.dist.average_gradients(self.model.parameters())
 
     def state_dict(self) -> dict[str, Any]:
-        return {"epoch": self.epoch, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "torch_rng": torch.get_rng_state(), "history": self.history,
-                "config": json.loads(json_text(self.config_record()))}
+        """What a checkpoint keeps of the loop (the run directory's owner adds the RNG states and the run's
+        identity); a float16 loss scaler's state too, so a resumed mixed-precision run continues it."""
+        state = {"epoch": self.epoch, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                 "history": self.history}
+        if self.scaler is not None:
+            state["scaler"] = self.scaler.state_dict()
+        return state
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        recorded = state.get("config")
-        if recorded is not None and recorded != json.loads(json_text(self.config_record())):
-            raise ValueError("it was written by another retraining configuration")
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
-        torch.set_rng_state(state["torch_rng"])
+        if self.scaler is not None and "scaler" in state:
+            self.scaler.load_state_dict(state["scaler"])
         self.epoch, self.history = int(state["epoch"]), list(state["history"])
 
     def run(self) -> TrainResult:
         while self.epoch < self.config.epochs:
             self._epoch()
-            if self.run_dir is not None:
-                save_checkpoint(self.run_dir / CHECKPOINT, self.state_dict(), keep_previous=not self._replace_previous)
-                self._replace_previous = False
-                append_jsonl(self.run_dir / METRICS, self.history[self._metrics_rows:])
-                self._metrics_rows = len(self.history)
+            self.files.save(self.state_dict())
             signals.check_agreed(self.dist, self.epoch, 0, self.run_dir)
         test_loss, test_acc = evaluate(self.model, self.test_loader, self.device, self.dist)
         example = next(iter(self.test_loader))[0][:1].to(self.device)
@@ -315,11 +306,9 @@ class Trainer:
             macs=count_macs(self.model, example), history=self.history, run_dir=self.run_dir,
             genotype=str(self.genotype),
         )
-        if self.run_dir is not None:
-            write_json_if_changed(self.run_dir / RESULT, {**result.to_dict(), "provenance": self.provenance()},
-                                  "the result")
-        if self._lock is not None:
-            self._lock.release()
+        # without its own path, so a finished copy (moved, or read-only) resumes without rewriting it
+        recorded = {k: v for k, v in result.to_dict().items() if k != "run_dir"}
+        self.files.finish({} if self.run_dir is None else {RESULT: {**recorded, "provenance": self.provenance()}})
         return result
 
 

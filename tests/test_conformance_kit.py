@@ -109,6 +109,7 @@ BAD = """
     class GlobalRandomness(Sampler):
         '''Draws from torch's global generator instead of state.generator.'''
 
+        differentiable = False
         single_path = True
 
         def sample(self, arch, state):

@@ -91,8 +91,8 @@ def test_a_value_refused_after_the_claim_leaves_no_directory_it_created(tmp_path
 
 
 def test_a_retraining_refused_after_the_claim_leaves_no_directory_either(tmp_path, monkeypatch):
-    from nasplug import distributed
     from nasplug.config import TrainConfig
+    from nasplug.run_directory import RunDirectory
     from nasplug.train import Trainer
 
     record = {"space": "nb201", "space_options": {"C": 4, "N": 1},
@@ -101,7 +101,7 @@ def test_a_retraining_refused_after_the_claim_leaves_no_directory_either(tmp_pat
     def refuse(*args):
         raise RunDirError("no space left on device")
 
-    monkeypatch.setattr(distributed, "record_world", refuse)  # the last step after the claim
+    monkeypatch.setattr(RunDirectory, "start", refuse)  # the last step after the claim
     with pytest.raises(RunDirError, match="no space left"):
         Trainer(record, TrainConfig(data="digits", epochs=1, runs_root=str(tmp_path / "runs")))
     assert not (tmp_path / "runs").exists()

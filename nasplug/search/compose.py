@@ -75,11 +75,26 @@ class Composition:
         options = self.config.to_dict()
         components = {
             field: {"name": entry.qualified, "distribution": entry.plugin, "version": versions[entry.plugin],
-                    **({"options": options[OPTION_FIELDS[field]]} if field in OPTION_FIELDS else {})}
+                    **({"options": options[OPTION_FIELDS[field]],
+                        "defaults": defaults_used(entry.factory, options[OPTION_FIELDS[field]])}
+                       if field in OPTION_FIELDS else {})}
             for field, entry in self.entries.items()
         }
         return {**options, "components": components, "dropped_options": self.dropped,
                 "provenance": dict(provenance)}
+
+
+def defaults_used(factory: Callable[..., Any], given: Mapping[str, Any]) -> dict[str, Any]:
+    """The keyword defaults of ``factory`` that ``given`` leaves in force: what the component ran with beyond the
+    user's and the preset's options, recorded so a later change of a default is visible in ``config.json``."""
+    import inspect
+
+    try:
+        parameters = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):  # a builtin or C factory without a signature
+        return {}
+    return {p.name: p.default for p in parameters
+            if p.default is not p.empty and p.name not in given and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
 
 
 def _preset_part(registry: Registry, kind: str, name: str | None) -> Entry | None:

@@ -24,20 +24,19 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from nasplug import distributed, registry as registry_module
-from nasplug.components import ArchOptimizer, ArchParameters, LatencyModel, Reward, Sampler, Selection
+from nasplug.components import (ArchOptimizer, ArchParameters, LatencyModel, Reward, Sampler, SearchState,  # noqa: F401
+                                Selection, accuracy)  # SearchState, accuracy: re-exported for old imports
 from nasplug.config import SearchConfig, apply_threads
 from nasplug.data.bundle import search_split
 from nasplug.devices import resolve_device
 from nasplug.memory import check_fits
 from nasplug.errors import ConfigError, NasplugError, RunDirError
 from nasplug import signals
-from nasplug.checkpoint import load_checkpoint, resume_checkpoint, save_checkpoint
 from nasplug.divergence import DivergenceError, first_nonfinite_tensor, gradient_norm, is_finite
 from nasplug.progress import progress
-from nasplug.rundir import (CHECKPOINT, CONFIG, GENOTYPE, METRICS, PREVIOUS_CHECKPOINT, RESULT, append_jsonl,
-                            atomic_write_json, json_text, not_a_run_dir, read_json, read_jsonl,
-                            sync_jsonl, write_json_if_changed)
-from nasplug.runlock import abandons_claim_on_error, claim_run_dir
+from nasplug.run_directory import RunDirectory, abandons_claim_on_error, plain
+from nasplug.rundir import (CHECKPOINT, CONFIG, GENOTYPE, METRICS, PREVIOUS_CHECKPOINT, RESULT, not_a_run_dir,
+                            read_json)
 from nasplug.provenance import provenance
 from nasplug.schedules import CosineSchedule
 from nasplug.search.compose import check_versions, compose, split_record, strategy_spec
@@ -45,31 +44,6 @@ from nasplug.spaces.base import Genotype, SearchSpace
 
 Callback = Callable[["SearchRun", str], None]
 logger = logging.getLogger(__name__)
-
-
-@attrs.define
-class SearchState:
-    """Where the search is; samplers and optimizers read their schedules from it."""
-
-    space: SearchSpace
-    generator: torch.Generator
-    epochs: int
-    steps_per_epoch: int
-    epoch: int = 0
-    step_in_epoch: int = 0
-
-    @property
-    def global_step(self) -> int:
-        return self.epoch * self.steps_per_epoch + self.step_in_epoch
-
-    @property
-    def total_steps(self) -> int:
-        return self.epochs * self.steps_per_epoch
-
-    @property
-    def progress(self) -> float:
-        """Fraction of the search done, in [0, 1)."""
-        return self.global_step / max(1, self.total_steps)
 
 
 @attrs.frozen(eq=False)
@@ -91,10 +65,6 @@ def genotype_record(space: SearchSpace, genotype: Genotype) -> dict[str, Any]:
     """The JSON written to ``genotype.json``: enough for ``nasplug train`` to rebuild the child."""
     return {"space": space.name, "space_options": space.options(), "genotype": genotype.to_json(),
             "string": str(genotype)}
-
-
-def accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
-    return float((logits.argmax(dim=1) == y).float().mean())
 
 
 def merged_config(user: Mapping[str, Any], registry=None) -> SearchConfig:
@@ -147,13 +117,12 @@ class SearchRun:
                                                           **parts.optimizer_options)
         self.latency_model: LatencyModel | None = None
         self.reward: Reward | None = None
-        self.run_dir: Path | None = None
-        self._lock = None
-        if write_files:  # rank 0 only in a distributed search
+        self.files = RunDirectory.nowhere(self.dist)  # the run directory's owner: every file goes through it
+        if write_files:  # rank 0 claims in a distributed search
             # claimed before the cost parts: a latency model keeps what it measures in it
-            label = f"{cfg.space}-{cfg.strategy}-seed{cfg.seed}"
-            distributed.rank0_only(self.dist, lambda: claim_run_dir(self, run_dir, True, overwrite, RUN_FILES,
-                                                                    new_in=(cfg.runs_root, label)))
+            label = f"{cfg.space}-{run_dir_label(cfg.strategy)}-seed{cfg.seed}"
+            self.files = RunDirectory.claim(self, run_dir, dist=self.dist, files=RUN_FILES, overwrite=overwrite,
+                                            new_in=(cfg.runs_root, label))
         distributed.rank0_first(self.dist, self._build_cost_parts, self.run_dir if cache_dir is None else Path(cache_dir))
         self.benchmark = None
         if cfg.benchmark is not None:
@@ -177,17 +146,18 @@ class SearchRun:
         self.optimizer.setup(self)
         self.rank_sampling = distributed.setup_search(self)
 
-        self._metrics_rows = 0  # lines of metrics.jsonl that match self.history
         self.skipped_steps = 0
-        if self.run_dir is not None:
-            atomic_write_json(self.run_dir / CONFIG, self.composition.record(self.registry, self.provenance()),
-                              "the configuration")
-            distributed.record_world(self.run_dir, self.dist, self.rank_sampling)
+        self.files.start(self.composition.record(self.registry, self.provenance()) if self.run_dir else {},
+                         config_fingerprint(self.composition.config), self.rank_sampling)
+
+    @property
+    def run_dir(self) -> Path | None:
+        """The run directory this process writes (None: another rank writes it, or the run writes nothing)."""
+        return self.files.run_dir
 
     def release(self) -> None:
         """Give up the run directory's lock (done when :meth:`run` returns)."""
-        if self._lock is not None:
-            self._lock.release()
+        self.files.release()
 
     # -- construction helpers --------------------------------------------
     def provenance(self) -> dict[str, Any]:
@@ -257,14 +227,10 @@ class SearchRun:
         if is_finite(value):
             return True
         if self.config.on_nonfinite != "skip":
-            raise DivergenceError(quantity, value, self.state.epoch, self.state.step_in_epoch, self._kept_checkpoint())
+            raise DivergenceError(quantity, value, self.state.epoch, self.state.step_in_epoch,
+                                  self.files.kept_checkpoint())
         self.skipped_steps += 1
         return False
-
-    def _kept_checkpoint(self) -> str | None:
-        if self.run_dir is None or not (self.run_dir / CHECKPOINT).exists():
-            return None
-        return str(self.run_dir / CHECKPOINT)
 
     def _arch_step_checked(self, train_batch, valid_batch) -> dict[str, float]:
         """The strategy's architecture step, then a check that its loss and parameters are finite."""
@@ -288,7 +254,7 @@ class SearchRun:
         name = first_nonfinite_tensor(self.supernet.state_dict().items())
         if name is not None:
             raise DivergenceError(f"supernet weight {name!r}", float("nan"), self.state.epoch,
-                                  self.state.steps_per_epoch - 1, self._kept_checkpoint())
+                                  self.state.steps_per_epoch - 1, self.files.kept_checkpoint())
 
     def average_gradients(self, params) -> None:
         """Mean of the gradients over the ranks of a distributed search (nothing in one process).
@@ -420,7 +386,7 @@ class SearchRun:
                     metrics = self.optimizer.weight_step(self, *train_batch)
                     bad = next((k for k, v in metrics.items() if not is_finite(v)), None)
                     if bad is not None:  # a strategy's own weight step: too late to skip it
-                        raise DivergenceError(f"weight-step {bad}", metrics[bad], epoch, step, self._kept_checkpoint())
+                        raise DivergenceError(f"weight-step {bad}", metrics[bad], epoch, step, self.files.kept_checkpoint())
                 else:
                     metrics = self._arch_step_checked(train_batch, valid_batch)
                 for k, v in metrics.items():
@@ -493,14 +459,10 @@ class SearchRun:
             self.save()
         scores = self.benchmark.query(self.space, self.final) if self.benchmark is not None else None
         result = SearchResult(self.final, self.space, self.history, self.run_dir, self.config, scores)
-        if self.run_dir is not None:
-            record = result.genotype_record()
-            write_json_if_changed(self.run_dir / GENOTYPE, record, "the genotype")
-            write_json_if_changed(self.run_dir / RESULT, {"genotype": record, "benchmark": scores,
-                                                          "history": self.history, "epochs": len(self.history),
-                                                          "provenance": self.provenance()},
-                                  "the result")
-        self.release()
+        record = result.genotype_record()
+        self.files.finish({} if self.run_dir is None else {
+            GENOTYPE: record, RESULT: {"genotype": record, "benchmark": scores, "history": self.history,
+                                       "epochs": len(self.history), "provenance": self.provenance()}})
         return result
 
     # -- checkpoints --------------------------------------------------------
@@ -513,110 +475,66 @@ class SearchRun:
             "sampler": self.sampler.state_dict(),
             "arch_optimizer": self.optimizer.state_dict(),
             "generator": self.generator.get_state(),
-            "torch_rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
             "history": self.history,
             "finished": self.finished,
             "final": None if self.final is None else self.final.to_json(),
-            "config": config_fingerprint(self.composition.config),
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        state = distributed.own_rng_states(state, self.dist)
         self.supernet.load_state_dict(state["supernet"])  # strict: another space's weights are refused
         self.arch.load_state_dict(state["arch"])
         self.w_optimizer.load_state_dict(state["w_optimizer"])
         self.sampler.load_state_dict(state["sampler"])
         self.optimizer.load_state_dict(state["arch_optimizer"])
         self.generator.set_state(state["generator"])
-        torch.set_rng_state(state["torch_rng"])
-        if state.get("cuda_rng") is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["cuda_rng"])
         self.history = list(state["history"])
         self.state.epoch = int(state["epoch"])
         self.finished = bool(state["finished"])
         self.final = None if state["final"] is None else self.space.genotype_from_json(state["final"])
 
     def save(self) -> None:
-        """Checkpoint atomically (keeping the previous one), then append the epochs it adds to the metrics.
-
-        The checkpoint comes first: after a kill between the two, resume cuts
-        ``metrics.jsonl`` back to the checkpoint's history, so no line is
-        lost or duplicated.  In a distributed search every rank calls it (the
-        ranks' RNG states are gathered into rank 0's checkpoint).
-        """
+        """Hand this epoch's state to the run directory's owner (every rank calls it: the ranks' RNG states are
+        gathered into rank 0's checkpoint); weights that overflowed without a NaN loss are never saved."""
         if self.run_dir is None and not self.dist.active:
             return
         self._check_weights_finite()
-        state = distributed.with_rank_rng_states(self.state_dict(), self.dist)  # collective: every rank
-        if self.run_dir is None:
-            return
-        save_checkpoint(self.run_dir / CHECKPOINT, state, keep_previous=not self._replace_previous)
-        self._replace_previous = False
-        append_jsonl(self.run_dir / METRICS, self.history[self._metrics_rows:])
-        self._metrics_rows = len(self.history)
-
-    _replace_previous = False
+        self.files.save(self.state_dict())
 
     @classmethod
     def resume(cls, run_dir: str | Path, registry=None, callbacks: Iterable[Callback] = (),
-               verbose: bool = False, from_previous: bool = False, strict: bool = False) -> "SearchRun":
+               verbose: bool = False, from_previous: bool = False, strict: bool = False,
+               unverified_ok: bool = False) -> "SearchRun":
         """Rebuild a run from its directory and load its last checkpoint (``checkpoint.prev.pt`` if asked).
 
         A plugin, the kernel or torch that changed version since the run
-        started is reported (refused with ``strict``).
-
-        Nothing is rewritten that already holds the right content: resuming a
-        finished run from a read-only copy works.
+        started is reported (refused with ``strict``); a checkpoint without a
+        digest is refused unless ``unverified_ok``.  Nothing is rewritten that
+        already holds the right content: resuming a finished run from a
+        read-only copy works.
         """
         run_dir = Path(run_dir)
         config, record = load_search_config(run_dir)
-        distributed.check_world(run_dir, distributed.context(config.device))
+        RunDirectory.check_world(run_dir, distributed.context(config.device))
         registry = registry or registry_module.default_registry()
         check_versions(record, registry, config.device, strict)
         run = cls(config, registry=registry, callbacks=callbacks, verbose=verbose, write_files=False,
                   cache_dir=run_dir)
-        # the other ranks of a distributed run only read the checkpoint
-        distributed.rank0_only(run.dist, lambda: claim_run_dir(run, run_dir, fresh=False))
-        checkpoint = resume_checkpoint(run_dir, from_previous)
-        if checkpoint.exists():
-            run.load_checkpoint_file(checkpoint)
-            run._replace_previous = from_previous  # the damaged newest file must not become the fallback
-        elif (run_dir / METRICS).exists() and read_jsonl_rows(run_dir / METRICS):
-            raise RunDirError(f"{run_dir / CHECKPOINT}: file not found, but {METRICS} records finished epochs; "
-                              f"the checkpoint was deleted (`--from-previous` uses {PREVIOUS_CHECKPOINT} if it exists)")
-        if run.run_dir is not None:
-            sync_jsonl(run_dir / METRICS, run.history)
-        run._metrics_rows = len(run.history)
-        return run
-
-    def load_checkpoint_file(self, path: Path) -> None:
-        """Load ``path`` into this run; damage, another run's file or a wrong layout is a one-line error."""
-        state = load_checkpoint(path, map_location=self.device)
-        recorded = state.get("config") or {}
-
-        def differing(current: dict[str, Any]) -> list[str]:
-            # fields both know (a config written by an older nasplug lacks newer fields)
-            return sorted(k for k in set(recorded) & set(current) if recorded[k] != current[k])
-
+        run.files = RunDirectory.reopen(run, run_dir, dist=run.dist, files=RUN_FILES)
         # the resolved config (qualified names, merged options), or as config.json has it (run dirs written
         # before names were resolved)
-        differ = differing(config_fingerprint(self.composition.config))
-        if differ and differing(config_fingerprint(self.config)) == []:
-            differ = []
-        if differ:
-            raise RunDirError(f"{path}: written by another configuration than {path.parent / CONFIG} "
-                              f"(fields differ: {', '.join(differ)}); it belongs to a different run")
-        try:
-            self.load_state_dict(state)
-        except KeyError as exc:
-            raise RunDirError(f"{path}: not a search checkpoint (it lacks {exc})") from None
-        except (RuntimeError, ValueError, TypeError, IndexError, NasplugError) as exc:
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise RunDirError(f"{path}: does not fit this run's configuration ({type(exc).__name__}: "
-                              f"{first})") from None
-        if not 0 <= self.state.epoch <= self.config.epochs:
-            raise RunDirError(f"{path}: records epoch {self.state.epoch}, outside 0..{self.config.epochs}")
+        run.files.restore(run, what="a search", device=run.device, from_previous=from_previous,
+                          fingerprints=[config_fingerprint(run.composition.config), config_fingerprint(run.config)],
+                          optimizer_params={"w_optimizer": list(run.supernet.parameters())},
+                          check=run._checkpoint_problem, unverified_ok=unverified_ok)
+        return run
+
+    def _checkpoint_problem(self, state: Mapping[str, Any]) -> str | None:
+        """What a search checkpoint may not hold beyond its fields' kinds (None when it fits)."""
+        if not 0 <= state["epoch"] <= self.config.epochs:
+            return f"it records epoch {state['epoch']}, outside 0..{self.config.epochs}"
+        if state["finished"] and (state["final"] is None or state["epoch"] != self.config.epochs):
+            return "it says the search finished, without a final genotype after the last epoch"
+        return None
 
 
 #: files a search writes; ``overwrite`` removes them before a new run starts in the same directory
@@ -626,16 +544,13 @@ RUN_FILES = (CONFIG, METRICS, CHECKPOINT, PREVIOUS_CHECKPOINT, GENOTYPE, RESULT,
 
 def config_fingerprint(config: SearchConfig) -> dict[str, Any]:
     """The config as plain JSON data, stored in checkpoints to recognise another run's file."""
-    import json
-
-    return json.loads(json_text(config.to_dict()))
+    return plain(config.to_dict())
 
 
-def read_jsonl_rows(path: Path) -> list[Any]:
-    try:
-        return read_jsonl(path)
-    except RunDirError:
-        return [None]
+def run_dir_label(strategy: str) -> str:
+    """A strategy name as a run directory's name has it: ``nasplug-gdas:gdas`` becomes ``nasplug-gdas.gdas``
+    (a ``:`` is a path separator on Windows and macOS's Finder, and breaks ``PATH``-like lists)."""
+    return strategy.replace(":", ".")
 
 
 def load_search_config(run_dir: Path) -> tuple[SearchConfig, dict[str, Any]]:
@@ -649,6 +564,9 @@ def load_search_config(run_dir: Path) -> tuple[SearchConfig, dict[str, Any]]:
     data = read_json(path, "the search configuration")
     if "train" in data and "genotype" in data:
         raise RunDirError(f"{path}: this is a retraining run, not a search")
+    if "tabular" in data:
+        raise RunDirError(f"{path}: a tabular run of nasplug-nb201, not a search; `nasplug nb201-search --run-dir "
+                          f"{run_dir}` with its method continues it")
     try:
         return split_record(data)
     except NasplugError as exc:

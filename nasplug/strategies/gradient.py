@@ -13,7 +13,7 @@ import torch
 
 from nasplug import distributed
 from nasplug.components import ArchOptimizer
-from nasplug.search.run import accuracy
+from nasplug.components import accuracy
 
 
 class GradientArchOptimizer(ArchOptimizer):

@@ -18,6 +18,7 @@ class MixtureSampler(Sampler):
     """softmax(alpha) per decision, with gradient to alpha."""
 
     differentiable = True
+    single_path = False
 
     def sample(self, arch: ArchParameters, state) -> dict[str, Selection]:
         return {name: Selection(arch[name].softmax(dim=-1)) for name in arch.names()}

@@ -28,7 +28,8 @@ from nasplug.testing.rules import ContractViolation, Skip
 from nasplug.testing.runner import CHECKS, Case, cases, run_cases
 from nasplug.testing.search_parts import (check_arch_optimizer, check_dataset, check_genotype, check_latency_model,
                                           check_proxy, check_reward, check_strategy)
-from nasplug.testing.spaces import check_sampler, check_space
+from nasplug.testing.search_parts import check_sampler_resumes as check_sampler  # its rules, then the resume rule
+from nasplug.testing.spaces import check_space
 
 __all__ = ["CHECKS", "Case", "ContractViolation", "Skip", "cases", "check_arch_optimizer", "check_dataset",
            "check_genotype", "check_latency_model", "check_proxy", "check_reward", "check_sampler", "check_space",

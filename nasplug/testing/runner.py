@@ -13,13 +13,13 @@ import attrs
 from nasplug.registry import Registry, canonical, default_registry
 from nasplug.testing.rules import ContractViolation, Skip
 from nasplug.testing.search_parts import (check_arch_optimizer, check_dataset, check_genotype, check_latency_model,
-                                          check_proxy, check_reward, check_strategy)
-from nasplug.testing.spaces import check_sampler, check_space
+                                          check_proxy, check_reward, check_sampler_resumes, check_strategy)
+from nasplug.testing.spaces import check_space
 
 #: registry kind -> the check every component of that kind must pass
 CHECKS: dict[str, Callable[..., None]] = {
     "space": check_space,
-    "sampler": check_sampler,
+    "sampler": check_sampler_resumes,
     "arch_optimizer": check_arch_optimizer,
     "reward": check_reward,
     "latency_model": check_latency_model,
@@ -93,8 +93,9 @@ def run_cases(selected: list[Case], registry: Registry | None = None,
             report(f"FAIL  {case}: {exc}")
         except Exception as exc:  # noqa: BLE001 - a crash is a violation of the component's contract too
             failures += 1
-            report(f"FAIL  {case}: {case.kind} {case.name!r} crashed during its check: "
-                   f"{type(exc).__name__}: {exc}")
+            crash = ContractViolation(case.kind, case.name, f"{case.kind}.runs-without-crashing",
+                                      f"crashed during its check: {type(exc).__name__}: {exc}")
+            report(f"FAIL  {case}: {crash}")
         else:
             report(f"ok    {case} ({time.perf_counter() - started:.1f}s)")
     return failures

@@ -4,6 +4,8 @@ strategy presets, datasets and named genotypes."""
 from __future__ import annotations
 
 import math
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -63,25 +65,62 @@ def check_arch_optimizer(name: str, registry: Registry | None = None, **options:
     check_bad_option(registry, kind, name, options)
     cfg = merged_config(_run_config(registry, name, optimizer, options), registry)
 
-    def run_to_end(run):
-        run.run()
-        return _fingerprint(run)
-
-    whole = run_to_end(SearchRun(cfg, registry, write_files=False))
+    whole = _run_to_end(SearchRun(cfg, registry, write_files=False))
     for record in whole[2]:
         bad = {k: v for k, v in record.items() if isinstance(v, float) and not math.isfinite(v)}
         require(not bad, kind, name, "optimizer.finite-metrics", f"arch_step/weight_step metrics not finite: {bad}")
-    require(_same(whole, run_to_end(SearchRun(cfg, registry, write_files=False))), kind, name, "optimizer.seeded",
+    require(_same(whole, _run_to_end(SearchRun(cfg, registry, write_files=False))), kind, name, "optimizer.seeded",
             "two runs with the same seed ended differently: take randomness only from run.state.generator "
             "(or torch's global generator, which the run seeds and checkpoints)")
-    first = SearchRun(cfg, registry, write_files=False)
-    first.run_epoch()
-    state = state_round_trip(first.state_dict())
-    resumed = SearchRun(cfg, registry, write_files=False)
-    resumed.load_state_dict(state)
-    require(_same(whole, run_to_end(resumed)), kind, name, "optimizer.state-dict-resume",
-            "a run resumed from state_dict() after epoch 1 (saved, loaded with weights_only=True) ended "
-            "differently from an uninterrupted one: keep every piece of state in state_dict()")
+    check_resume(kind, name, cfg, registry, "optimizer.state-dict-resume", whole)
+
+
+def _run_to_end(run):
+    run.run()
+    return _fingerprint(run)
+
+
+def check_resume(kind: str, name: str, cfg, registry: Registry, rule: str, whole=None) -> None:
+    """A search stopped after its first epoch and resumed from its run directory ends as an uninterrupted one.
+
+    This is what ``nasplug resume`` does after a kill: a new process rebuilds every part from the registry and
+    loads the checkpoint, so a count or schedule a part keeps outside ``state_dict()`` starts over.
+    """
+    from nasplug.search.run import SearchRun
+
+    whole = whole or _run_to_end(SearchRun(cfg, registry, write_files=False))
+    with tempfile.TemporaryDirectory(prefix="nasplug-resume-") as tmp:
+        run_dir = Path(tmp) / "run"
+        first = SearchRun(cfg, registry, run_dir=run_dir)
+        first.run_epoch()
+        first.save()
+        first.release()
+        ended = _run_to_end(SearchRun.resume(run_dir, registry))
+    require(_same(whole, ended), kind, name, rule,
+            "a search stopped after epoch 1 and resumed from its run directory (as `nasplug resume` does after a "
+            "kill) ended differently from an uninterrupted one: keep every piece of state in state_dict(), an "
+            "epoch or step count of your own too (or read it from the SearchState)")
+
+
+def check_sampler_resumes(name: str, registry: Registry | None = None, **options: Any) -> None:
+    """The sampler's rules (:func:`nasplug.testing.spaces.check_sampler`), then a tiny search with it is stopped
+    after its first epoch, resumed from its run directory and compared with an uninterrupted one."""
+    from nasplug.search.run import merged_config
+    from nasplug.testing.spaces import check_sampler
+
+    registry = registry or default_registry()
+    check_sampler(name, registry, **options)
+    sampler = build(registry, "sampler", name, **options)
+    optimizer = "nasplug:gradient" if sampler.differentiable else "nasplug:random"
+    try:
+        cfg = merged_config({**TINY_RUN, "sampler": name, "arch_optimizer": optimizer,
+                             "sampler_options": {**test_options(registry, "sampler", name), **options}}, registry)
+    except ConfigError:
+        return  # no kernel optimizer runs with this sampler: the resume rule cannot run
+    try:
+        check_resume("sampler", name, cfg, registry, "sampler.resume")
+    except ConfigError:  # the kit's tiny search does not build with this sampler: the resume rule cannot run
+        return
 
 
 def check_reward(name: str, registry: Registry | None = None, **options: Any) -> None:
@@ -107,7 +146,10 @@ def check_reward(name: str, registry: Registry | None = None, **options: Any) ->
         as_float = float(reward(quality, cost))
         q = torch.tensor(quality, requires_grad=True)
         as_tensor = reward(q, torch.tensor(cost))
-        require(isinstance(as_tensor, torch.Tensor) and math.isclose(float(as_tensor.detach()), as_float,
+        require(isinstance(as_tensor, torch.Tensor), kind, name, "reward.floats-and-tensors",
+                f"reward(tensor Q, tensor T) returned a {type(as_tensor).__name__}, not a tensor: gradient strategies "
+                "differentiate -reward through Q, so keep torch operations on tensors (no float(), .item() or math.*)")
+        require(math.isclose(float(as_tensor.detach()), as_float,
                                                                      rel_tol=1e-5, abs_tol=1e-7),
                 kind, name, "reward.floats-and-tensors", f"reward({quality}, {cost}) is {as_float} on floats but "
                                                         f"{as_tensor!r} on tensors")
@@ -223,6 +265,13 @@ def check_strategy(name: str, registry: Registry | None = None) -> None:
         compose(merged_config({"strategy": name, "space": "nasplug:nb201", **target}, registry), registry)
     except ConfigError as exc:
         raise ContractViolation(kind, name, "strategy.parts-fit", str(exc)) from exc
+    tiny = {k: v for k, v in TINY_RUN.items() if k != "strategy"}
+    try:
+        cfg = merged_config({**tiny, "strategy": name, **target}, registry)
+        compose(cfg, registry)
+        check_resume(kind, name, cfg, registry, "strategy.resume")
+    except ConfigError:  # a part refuses the kit's tiny search (a latency table for another space): the
+        return           # resume rule cannot run here; the rules above were checked
 
 
 def check_dataset(name: str, registry: Registry | None = None, **options: Any) -> None:

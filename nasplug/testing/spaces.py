@@ -61,7 +61,7 @@ def state_round_trip(state: Mapping[str, Any]) -> Any:
 
 
 def search_state(space: SearchSpace, seed: int = 0, epoch: int = 0):
-    from nasplug.search.run import SearchState
+    from nasplug.components import SearchState
 
     return SearchState(space, torch.Generator().manual_seed(seed), epochs=2, steps_per_epoch=2, epoch=epoch)
 
@@ -93,7 +93,14 @@ def check_space(name: str, registry: Registry | None = None, **options: Any) -> 
                 f"sample() keys {sorted(choices)} differ from the decisions")
         genotype = space.genotype_from_choices(choices)
         encoded = json.loads(json.dumps(genotype.to_json()))
-        back = space.choices_from_genotype(space.genotype_from_json(encoded))
+        try:
+            back = space.choices_from_genotype(space.genotype_from_json(encoded))
+        except Exception as exc:  # noqa: BLE001 - the round trip is the rule; say what it did to the genotype
+            raise ContractViolation(kind, name, "space.genotype-round-trip",
+                                    f"genotype_from_json(json.loads(json.dumps(genotype.to_json()))) raised "
+                                    f"{type(exc).__name__}: {exc} for {genotype.to_json()!r}, which JSON turns into "
+                                    f"{encoded!r}: to_json() must give what JSON keeps (string keys, lists, not "
+                                    "tuples or int keys)") from exc
         require(back == choices, kind, name, "space.genotype-round-trip",
                 f"choices -> genotype -> JSON -> genotype -> choices gave {back}, expected {choices}")
     uniform = {d.name: [1.0 / len(d.choices)] * len(d.choices) for d in decisions}
@@ -143,15 +150,30 @@ def check_sampler(name: str, registry: Registry | None = None, spaces: list[str]
     for attribute in ("differentiable", "single_path"):
         require(isinstance(getattr(sampler, attribute, None), bool), kind, name, f"sampler.declares-{attribute}",
                 f"{attribute} must be a bool class attribute (the run checks it against the optimizer's needs)")
+        declared = any(attribute in vars(cls) for cls in type(sampler).__mro__ if cls is not Sampler)
+        require(declared, kind, name, f"sampler.declares-{attribute}",
+                f"declare {attribute} = True or False on the class: the run matches it against the optimizer's "
+                "needs, and the base class's default is only a guess")
     accepted = []
     for space_name in spaces if spaces is not None else registry.names("space"):
+        # a stateful sampler (its state kept in state_dict, as CONTRIBUTING asks) may change as it samples:
+        # "the same seed, the same selections" is checked against a twin restored to the state before the draw
+        before = state_round_trip(sampler.state_dict())
         try:
             space = build_space(space_name, registry)
+        except Exception:  # noqa: BLE001 - a space the kit cannot build is that space's failure, never this sampler's
+            continue
+        try:
             arch, selections = _selections(sampler, space, seed=5)
         except (ContractViolation, Skip, NasplugError):
-            continue  # a space the kit cannot build, or one this sampler refuses with a clear error
+            continue  # a space this sampler refuses with a clear error
+        except Exception as exc:  # noqa: BLE001 - a crash on a space is this sampler's, named by its rule
+            raise ContractViolation(kind, name, "sampler.samples-on-a-space",
+                                    f"sample() on space {space_name!r} crashed: {type(exc).__name__}: {exc}") from exc
+        twin = build(registry, kind, name, **options)
+        twin.load_state_dict(before)
         accepted.append(space)
-        _check_selections(name, sampler, space, arch, selections)
+        _check_selections(name, sampler, space, arch, selections, twin)
     require(accepted, kind, name, "sampler.works-on-a-space", "no installed space accepted this sampler")
     check_bad_option(registry, kind, name, {**test_options(registry, kind, name), **options})
     fresh = build(registry, kind, name, **options)
@@ -164,7 +186,7 @@ def check_sampler(name: str, registry: Registry | None = None, spaces: list[str]
             "a sampler rebuilt from state_dict() (saved and loaded with weights_only=True) samples differently")
 
 
-def _check_selections(name: str, sampler: Sampler, space: SearchSpace, arch, selections) -> None:
+def _check_selections(name: str, sampler: Sampler, space: SearchSpace, arch, selections, twin: Sampler) -> None:
     kind, where = "sampler", f"on space {space.name!r}: "
     require(set(selections) == set(space.decision_names()), kind, name, "sampler.covers-decisions",
             where + f"selections for {sorted(selections)}, decisions are {space.decision_names()}")
@@ -178,11 +200,11 @@ def _check_selections(name: str, sampler: Sampler, space: SearchSpace, arch, sel
         if sampler.single_path:
             require(drawn_choice(sel) is not None, kind, name, "sampler.single-path-declared",
                     where + f"declares single_path but {decision.name} has neither index nor a recorded draw")
-    _, again = _selections(sampler, space, seed=5)
+    _, again = _selections(twin, space, seed=5)
     require(all(torch.equal(selections[k].weights.detach(), again[k].weights.detach())
                 and selections[k].index == again[k].index for k in selections),
-            kind, name, "sampler.seeded", where + "the same state.generator seed gave different selections; "
-                                                  "draw only from state.generator")
+            kind, name, "sampler.seeded", where + "the same state.generator seed and the same state_dict() gave "
+                                                  "different selections; draw only from state.generator")
     if sampler.differentiable:
         total = sum((sel.weights * torch.arange(1.0, len(sel.weights) + 1)).sum() for sel in selections.values())
         require(total.requires_grad, kind, name, "sampler.differentiable-declared",

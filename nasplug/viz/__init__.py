@@ -67,12 +67,12 @@ def show_run(run_dir: Path, out: Path | None = None) -> Iterable[str]:
 
         load_search_config(run_dir)  # one-line errors for a config.json of the wrong shape
     genotype_path = run_dir / GENOTYPE
-    history = read_jsonl(run_dir / METRICS)
+    history = read_jsonl(run_dir / METRICS, torn_tail_ok=True)
     yield f"run directory: {run_dir}"
     if "train" in config and "genotype" in config:
         yield from _describe_training(run_dir, config, history)
         return
-    yield f"epochs recorded: {len(history)}"
+    yield f"epochs recorded: {len(history)}" + ("" if history else " (no epoch has finished yet)")
     if history:
         last = history[-1]
         summary = {k: round(v, 4) for k, v in last.items() if isinstance(v, float)}
@@ -107,11 +107,24 @@ def show_run(run_dir: Path, out: Path | None = None) -> Iterable[str]:
     _pyplot()
     if genotype is not None:
         title = str(genotype) if finished else f"epoch {len(history)} (running): {genotype}"
-        save_figure(architecture_figure(space, genotype, title), out / "cells.png")
-        yield f"cells drawn: {out / 'cells.png'}"
+        yield _drawn(lambda: architecture_figure(space, genotype, title), out / "cells.png", "cells drawn", run_dir)
     if any("distribution" in h for h in history):
-        save_figure(distribution_figure(history, space), out / "distribution.png")
-        yield f"distribution plot: {out / 'distribution.png'}"
+        yield _drawn(lambda: distribution_figure(history, space), out / "distribution.png", "distribution plot",
+                     run_dir)
+
+
+def _drawn(figure, path: Path, what: str, run_dir: Path) -> str:
+    """Save a picture; a folder that cannot be written (a read-only run) is said in the line, not a traceback."""
+    import matplotlib.pyplot as plt
+
+    drawn = figure()
+    try:
+        save_figure(drawn, path)
+    except OSError as exc:
+        plt.close(drawn)
+        return (f"{path.name} not drawn: cannot write {path} ({exc.strerror or exc}); `nasplug show {run_dir} "
+                "--out DIR` draws it elsewhere")
+    return f"{what}: {path}"
 
 
 def _describe_training(run_dir: Path, config: dict, history: list[dict]) -> Iterable[str]:

@@ -23,7 +23,7 @@ unaffected because wd/2 ||w||^2 does not depend on alpha.  Pass
 from __future__ import annotations
 
 from nasplug.errors import check_choice
-from nasplug.search.run import accuracy
+from nasplug import accuracy
 from nasplug_amended.darts import ComposedGradientOptimizer
 from nasplug_amended.second_order import (ArchStep, check_non_negative, grad, norm, val_loss,
                                           weight_decay_of)

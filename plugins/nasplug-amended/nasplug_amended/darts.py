@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 
 from nasplug.errors import check_choice
-from nasplug.search.run import accuracy
+from nasplug import accuracy
 from nasplug.strategies.gradient import GradientArchOptimizer
 from nasplug_amended.search_stage import search_weight_step
 from nasplug_amended.second_order import ArchStep, grad, norm, sgd_settings, shifted_weights, val_loss

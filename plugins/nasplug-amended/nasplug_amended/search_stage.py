@@ -18,7 +18,7 @@ import contextlib
 
 import torch
 
-from nasplug.search.run import accuracy
+from nasplug import accuracy
 from nasplug_amended.second_order import train_loss
 
 

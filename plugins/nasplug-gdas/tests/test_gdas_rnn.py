@@ -8,7 +8,7 @@ from hypothesis import given, settings, strategies as st
 
 from nasplug import registry
 from nasplug.errors import ConfigError, GenotypeError
-from nasplug.search.run import SearchState
+from nasplug import SearchState
 from nasplug.components import ArchParameters
 
 from nasplug_gdas.rnn import DartsRNNSpace, RNNGenotype, batchify, load_corpus, search_rnn, train_rnn

@@ -9,7 +9,7 @@ from torch import nn
 
 from nasplug.components import ArchParameters, Selection, apply_selection
 from nasplug.errors import ConfigError
-from nasplug.search.run import SearchState
+from nasplug import SearchState
 from nasplug.spaces.nb201 import NB201Space
 
 import nasplug_gdas.sampler as sampler_module

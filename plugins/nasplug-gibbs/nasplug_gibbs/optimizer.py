@@ -31,7 +31,7 @@ from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
 from nasplug.components import ArchOptimizer
 from nasplug.errors import ConfigError, check_choice
-from nasplug.search.run import accuracy
+from nasplug import accuracy
 
 from nasplug_gibbs.bfgs import POLICIES, BFGSInverse
 from nasplug_gibbs.diag_lbfgs import DiagonalLBFGS

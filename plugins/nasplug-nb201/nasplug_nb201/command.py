@@ -32,6 +32,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "for latency with the absolute reward")
     parser.add_argument("--latency-target", type=float, default=None, help="latency target T0 in ms")
     parser.add_argument("--beta", type=float, default=-0.5, help="the absolute reward's cost exponent beta")
+    parser.add_argument("--run-dir", default=None,
+                        help="keep a run directory (checkpoint and metrics each epoch); the same command again "
+                             "continues a killed run from its last checkpoint")
+    parser.add_argument("--queries-per-epoch", type=int, default=None,
+                        help="with --run-dir: queries between checkpoints (must divide --queries; default: all)")
+    parser.add_argument("--from-previous", action="store_true",
+                        help="with --run-dir of a killed run: continue from checkpoint.prev.pt")
 
 
 def search(args: argparse.Namespace) -> dict:
@@ -39,21 +46,28 @@ def search(args: argparse.Namespace) -> dict:
     from nasplug.errors import ConfigError
     from nasplug_nb201.evolution import RandomQuerySearch, RegularizedEvolution
     from nasplug_nb201.loading import default_dir, load_table
+    from nasplug.run_directory import holds_run
     from nasplug_nb201.tabular import TabularRun
 
     if args.latency_target is not None and (args.method != "reinforce" or args.latency_device is None):
         raise ConfigError("--latency-target needs --method reinforce and --latency-device COLUMN")
     table = load_table(args.path or default_dir())
-    common = dict(budget=args.queries, dataset=args.dataset, seed=args.seed, latency_device=args.latency_device)
+    common = dict(budget=args.queries, dataset=args.dataset, seed=args.seed, latency_device=args.latency_device,
+                  queries_per_epoch=args.queries_per_epoch, run_dir=args.run_dir)
     if args.method == "rs":
-        run = TabularRun(table, RandomQuerySearch(), **common)
+        optimizer, extra = RandomQuerySearch(), {}
     elif args.method == "rea":
-        run = TabularRun(table, RegularizedEvolution(args.population, args.sample_size), **common)
+        optimizer, extra = RegularizedEvolution(args.population, args.sample_size), {}
     else:
         reward = {} if args.latency_target is None else dict(
             reward="absolute", reward_options={"beta": args.beta}, latency_target=args.latency_target)
-        run = TabularRun(table, "reinforce", **common, sampler="categorical", arch_lr=args.rl_lr,
-                         sampler_options={"op_warmup": False, "filter_warmup": False}, **reward)
+        optimizer, extra = "reinforce", dict(sampler="categorical", arch_lr=args.rl_lr, **reward,
+                                             sampler_options={"op_warmup": False, "filter_warmup": False})
+    if args.run_dir is not None and holds_run(args.run_dir):  # the same command again: continue the run it holds
+        run = TabularRun.resume(args.run_dir, table, arch_optimizer=None if isinstance(optimizer, str) else optimizer,
+                                from_previous=args.from_previous)
+    else:
+        run = TabularRun(table, optimizer, **common, **extra)
     result = run.run()
     return {"method": args.method, "queries": result.queries, "dataset": args.dataset,
             "genotype": table.string(result.final_index), "accuracy": result.final_accuracy,

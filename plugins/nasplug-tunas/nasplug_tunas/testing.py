@@ -14,7 +14,7 @@ import attrs
 import torch
 
 from nasplug.components import ArchParameters, Reward, Sampler
-from nasplug.search.run import SearchState
+from nasplug import SearchState
 
 
 TabularState = SearchState  # the kernel's state: progress, global_step, generator, space

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from nasplug.components import ArchParameters
 from nasplug.devices import resolve_device
 from nasplug.errors import ConfigError
-from nasplug.search.run import SearchState
+from nasplug import SearchState
 
 from nasplug_gdas.rnn.data import Corpus, batchify, bptt_windows, load_corpus
 from nasplug_gdas.rnn.space import DartsRNNSpace, RNNGenotype
