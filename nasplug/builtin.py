@@ -77,10 +77,3 @@ def nasplug_strategies():
             space_defaults={"nb201": dict(RSPS_NB201_DEFAULTS)},
         ),
     }
-
-
-@hookimpl
-def nasplug_cli_commands():
-    from nasplug.export.command import COMMAND
-
-    return {"export": COMMAND}

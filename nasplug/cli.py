@@ -156,6 +156,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("show", help="print a run's genotype and draw its cells and architecture distribution")
     p.add_argument("run_dir", help="the run directory to describe")
     p.add_argument("--out", default=None, help="where to write the PNGs (default: the run directory)")
+    from nasplug.export import command as export_command  # light: --help imports no torch
+
+    p = sub.add_parser("export", help=export_command.COMMAND.help, description=export_command.COMMAND.help)
+    export_command.add_arguments(p)
+    p.set_defaults(_plugin_run=export_command.run)
     parser.set_defaults(_command_errors=_add_plugin_commands(sub))
     return parser
 

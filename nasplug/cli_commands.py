@@ -9,12 +9,14 @@ every other command still works.
 from __future__ import annotations
 
 import argparse
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import attrs
 
 from nasplug.errors import DuplicateComponentError, PluginLoadError
-from nasplug.plugins import LoadedPlugins
+
+if TYPE_CHECKING:  # pragma: no cover: the plugin manager sits above this contract (CONTRIBUTING's layers)
+    from nasplug.plugins import LoadedPlugins
 
 
 @attrs.frozen

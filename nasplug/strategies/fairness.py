@@ -69,7 +69,7 @@ def accumulated_sgd_step(run, x: torch.Tensor, y: torch.Tensor,
     clipping, on the sum of the paths' gradients.  Reports the paths' mean
     loss and accuracy.
     """
-    from nasplug.search.run import accuracy
+    from nasplug.components import accuracy
 
     run.supernet.train()
     run.w_optimizer.zero_grad(set_to_none=True)
