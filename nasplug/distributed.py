@@ -574,13 +574,55 @@ def record_world(run_dir, dist: DistContext, sampling: str) -> None:
 
 
 def recorded_world_size(run_dir) -> int:
-    import json
+    """The world size ``distributed.json`` records (1 without the file); a damaged file is a one-line error."""
+    from nasplug.errors import RunDirError
+    from nasplug.rundir import read_json
 
     path = os.path.join(run_dir, WORLD_FILE)
     if not os.path.exists(path):
         return 1
-    with open(path) as fh:
-        return int(json.load(fh)["world_size"])
+    data = read_json(path, "the world size of a distributed run")
+    size = data.get("world_size")
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        found = f"got {size!r}" if "world_size" in data else "it has none"
+        raise RunDirError(f"{path}: world_size must be a positive integer, {found}; the file was damaged "
+                          "or edited")
+    return size
+
+
+def max_nproc() -> int:
+    """The most local processes ``--nproc`` may start: 4 per CPU core (more only thrash)."""
+    return 4 * (os.cpu_count() or 1)
+
+
+def check_launch(nproc: int, backend: str, device: str, resume_dir=None) -> None:
+    """Refuse a launch that cannot work, before a single rank is spawned (every rank would say it again).
+
+    ``nproc`` in [1, :func:`max_nproc`] (and at most one per GPU with nccl);
+    the backend built into this torch and usable on this machine (nccl needs
+    CUDA); for ``resume``, a readable ``distributed.json``.
+    """
+    if isinstance(nproc, bool) or not isinstance(nproc, int) or not 1 <= nproc <= max_nproc():
+        raise ConfigError(f"--nproc must be an integer in [1, {max_nproc()}] (4 processes per CPU core), got {nproc}")
+    if nproc > 1:
+        import torch.distributed as dist
+
+        if not dist.is_available():
+            raise ConfigError("this torch build has no torch.distributed; run with one process (no --nproc)")
+        cuda = device.startswith("cuda") and torch.cuda.is_available()
+        chosen = ("nccl" if cuda else "gloo") if backend == "auto" else backend
+        available = {"gloo": dist.is_gloo_available(), "nccl": dist.is_nccl_available() and torch.cuda.is_available(),
+                     "mpi": dist.is_mpi_available()}
+        if not available.get(chosen, False):
+            usable = ", ".join(name for name, ok in available.items() if ok) or "none"
+            why = "needs CUDA GPUs" if chosen == "nccl" and not torch.cuda.is_available() else \
+                "is not built into this torch"
+            raise ConfigError(f"--dist-backend {chosen} {why}; usable here: {usable}")
+        if chosen == "nccl" and nproc > torch.cuda.device_count():
+            raise ConfigError(f"--nproc {nproc} with nccl needs one GPU per process; this machine has "
+                              f"{torch.cuda.device_count()}")
+    if resume_dir is not None and os.path.isdir(resume_dir):
+        recorded_world_size(resume_dir)
 
 
 def check_world(run_dir, dist: DistContext) -> None:

@@ -15,6 +15,11 @@ At each epoch end it writes, with the epoch (1-based) as the step:
   (when matplotlib is installed).
 
 :meth:`TensorBoardLogger.finish` adds the final genotype and its picture.
+
+The event files are a view of the run, not part of it: when they cannot be
+written (a read-only or full disk, a file or ``/proc`` path, at the start or
+mid-run) the logger says so in one warning line and turns itself off, and
+the search or retraining goes on; its run directory is complete either way.
 """
 
 from __future__ import annotations
@@ -58,12 +63,30 @@ class TensorBoardLogger:
 
     def __init__(self, log_dir: str | Path, images: bool = True):
         self.log_dir = Path(log_dir)
-        self.writer = summary_writer_class()(log_dir=str(self.log_dir))
         self.images = images
+        writer_class = summary_writer_class()  # a missing package is an error: the user asked for the logs
+        self.writer = None
+        self._guarded(lambda: setattr(self, "writer", writer_class(log_dir=str(self.log_dir))), force=True)
+
+    def _guarded(self, write, force: bool = False) -> None:
+        """Run ``write`` unless logging is off; an OSError turns logging off with one warning."""
+        if self.writer is None and not force:
+            return
+        try:
+            write()
+        except OSError as exc:
+            writer, self.writer = self.writer, None
+            logger.warning(f"TensorBoard logging is off: cannot write to {self.log_dir} "
+                           f"({exc.strerror or exc}); the run goes on without it")
+            if writer is not None:
+                try:
+                    writer.close()
+                except Exception:  # noqa: BLE001 - the writer is broken already; the warning said why
+                    pass
 
     def __call__(self, run, event: str) -> None:
         if event == "epoch" and run.history:
-            self.log_epoch(run, run.history[-1])
+            self._guarded(lambda: self.log_epoch(run, run.history[-1]))
 
     def log_epoch(self, run, record: Mapping[str, Any]) -> None:
         step = int(record["epoch"]) + 1
@@ -113,9 +136,13 @@ class TensorBoardLogger:
     def finish(self, result=None) -> None:
         """The final genotype (text and picture) of a finished search, then close the files."""
         if result is not None and getattr(result, "genotype", None) is not None and hasattr(result, "space"):
-            self.log_genotype(result.space, result.genotype, len(result.history), tag="final_genotype")
+            self._guarded(lambda: self.log_genotype(result.space, result.genotype, len(result.history),
+                                                    tag="final_genotype"))
         self.close()
 
     def close(self) -> None:
-        self.writer.flush()
-        self.writer.close()
+        def flush_and_close():
+            self.writer.flush()
+            self.writer.close()
+        self._guarded(flush_and_close)
+        self.writer = None

@@ -6,6 +6,7 @@ path is an error that names it.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -79,6 +80,24 @@ def cifar(num_classes: int = 10, root: str | None = None, download: bool = False
                    augment, pad=4, flip=True)
 
 
+def _refuse_unreadable(folder: Path) -> None:
+    """A ConfigError naming the folder or class folders that cannot be listed, if any."""
+    try:
+        classes = sorted(p for p in folder.iterdir() if p.is_dir())
+    except PermissionError:
+        classes, unreadable = [], [str(folder)]
+    else:
+        unreadable = []
+    for path in classes:
+        try:
+            os.listdir(path)
+        except PermissionError:
+            unreadable.append(str(path))
+    if unreadable:
+        raise ConfigError(f"image folder {str(folder)!r}: cannot read {', '.join(unreadable)} (permission denied); "
+                          "give read access or remove it")
+
+
 def _load_folder(folder: Path, size: int | None, limit: int | None = None, seed: int = 0):
     """Decode an ImageFolder tree into a uint8 tensor; with ``limit``, a seeded subset decoded alone."""
     from PIL import Image
@@ -87,6 +106,7 @@ def _load_folder(folder: Path, size: int | None, limit: int | None = None, seed:
     try:
         ds = ImageFolder(str(folder))
     except (FileNotFoundError, RuntimeError) as exc:  # no class folders, or class folders without images
+        _refuse_unreadable(folder)  # torchvision's scan skips what it cannot list: say so, not "no images"
         raise ConfigError(f"image folder {str(folder)!r} holds no images in <class>/<image> sub-folders "
                           f"({(str(exc).splitlines() or [''])[0]})") from None
     if len(ds.classes) < 2:
