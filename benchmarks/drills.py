@@ -269,13 +269,13 @@ class Drill:
         """(id, surface, run) for every fault trial of this drill."""
         n = (lambda full, small: small if self.small else full)
         trials = []
-        for k in range(n(36, 3)):
+        for k in range(n(36, 1)):
             trials.append((f"search-kill9-{k}", "search kill -9", lambda i, k=k: self.search_fault(i, signal.SIGKILL)))
-        for k in range(n(24, 2)):
+        for k in range(n(24, 1)):
             trials.append((f"search-term-{k}", "search SIGTERM", lambda i: self.search_fault(i, signal.SIGTERM)))
-        for k in range(n(16, 1)):
+        for k in range(n(16, 0)):
             trials.append((f"search-int-{k}", "search SIGINT", lambda i: self.search_fault(i, signal.SIGINT)))
-        for k in range(n(14, 1)):
+        for k in range(n(14, 0)):
             trials.append((f"resume-twice-{k}", "resume killed again", lambda i: self.search_fault(
                 i, signal.SIGKILL, again=True)))
         for k in range(n(12, 1)):
@@ -289,7 +289,7 @@ class Drill:
             trials.append((f"disk-tmpfs-{k}", "disk full (tmpfs) + TB", lambda i: self.tmpfs_fault(i)))
         for k in range(n(8, 1)):
             trials.append((f"race-{k}", "two processes, one dir", lambda i: self.race(i)))
-        for k in range(n(6, 1)):
+        for k in range(n(6, 0)):
             trials.append((f"corrupt-ckpt-{k}", "damaged checkpoint", lambda i: self.corrupt_checkpoint(i)))
         for k in range(n(8, 1)):
             trials.append((f"sweep-local-{k}", "sweep local kill", lambda i: self.sweep_fault(i, "local")))
@@ -602,15 +602,17 @@ class Drill:
         self.record("input", trial_id, "", outcome, err)
 
     # -- the whole drill ----------------------------------------------------------------------------
-    def run_all(self, only: str = "all") -> dict[str, Any]:
+    def run_all(self, only: str = "all", part: tuple[int, int] = (1, 1)) -> dict[str, Any]:
+        """Every trial (of part ``i`` of ``n``: those whose index is ``i - 1`` modulo ``n``) not done yet."""
         surfaces = {}
+        mine = lambda items: [item for k, item in enumerate(items) if k % part[1] == part[0] - 1]  # noqa: E731
         if only in ("all", "inputs"):
-            for trial_id, surface, make in self.bad_inputs():
+            for trial_id, surface, make in mine(self.bad_inputs()):
                 surfaces[trial_id] = surface
                 if trial_id not in self.done:
                     self.bad_input(trial_id, make)
         if only in ("all", "faults"):
-            for trial_id, surface, body in self.fault_trials():
+            for trial_id, surface, body in mine(self.fault_trials()):
                 surfaces[trial_id] = surface
                 if trial_id not in self.done:
                     try:
@@ -619,7 +621,10 @@ class Drill:
                         self.record("fault", trial_id, surface, "traceback", f"drill error: {exc!r}")
         return self.summary(surfaces)
 
-    def summary(self, surfaces: dict[str, str]) -> dict[str, Any]:
+    def summary(self, surfaces: dict[str, str], extra_rows: dict[str, dict] | None = None) -> dict[str, Any]:
+        """Counts by outcome class, per surface and in all (``extra_rows``: other parts' results)."""
+        if extra_rows:
+            self.done.update(extra_rows)
         counts: dict[str, collections.Counter] = {"fault": collections.Counter(), "input": collections.Counter()}
         by_surface: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
         bad = []
@@ -651,6 +656,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--small", action="store_true", help="the CI-sized drill (a few of each kind)")
     parser.add_argument("--only", choices=("all", "inputs", "faults"), default="all")
     parser.add_argument("--seed", type=int, default=0, help="the random moments of the signals and kills")
+    parser.add_argument("--part", default="1/1", help="I/N: run every N-th trial from the I-th (parallel drills)")
+    parser.add_argument("--merge", nargs="*", default=(), metavar="OUT",
+                        help="summarize these drills' results.jsonl with this one's, running nothing")
     args = parser.parse_args(argv)
     import torch
 
@@ -658,9 +666,27 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     from nasplug.cli import build_parser
 
     build_parser()  # load the plugins once, before forking
+    # import what the commands import, once: a forked trial then pays for its run, not for imports
+    import nasplug.pipeline, nasplug.search.run, nasplug.sweep, nasplug.train, nasplug.viz  # noqa: E401,F401
+    from nasplug import registry
+
+    registry.default_registry()
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    return Drill(out, args.small, args.seed).run_all(args.only)
+    drill = Drill(out, args.small, args.seed)
+    if args.merge:
+        rows = {}
+        for other in [out, *map(Path, args.merge)]:
+            for line in (other / "results.jsonl").read_text().splitlines():
+                try:
+                    row = json.loads(line)
+                except ValueError:
+                    continue
+                rows[row["id"]] = row
+        surfaces = {t: s for t, s, _ in drill.bad_inputs()} | {t: s for t, s, _ in drill.fault_trials()}
+        return drill.summary({t: s for t, s in surfaces.items() if t in rows}, rows)
+    part = tuple(int(x) for x in args.part.split("/"))
+    return drill.run_all(args.only, part)
 
 
 if __name__ == "__main__":
