@@ -42,7 +42,7 @@ from typing import Any, Callable
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 TINY = ["--space", "nb201", "--space-option", "C=4", "--space-option", "N=1", "--data", "digits",
         "--batch-size", "32", "--threads", "1", "--eval-batches", "1"]
-SEARCH = ["search", *TINY, "--strategy", "gdas", "--epochs", "4", "--steps-per-epoch", "6"]
+SEARCH = ["search", *TINY, "--strategy", "gdas", "--epochs", "3", "--steps-per-epoch", "4"]
 TRAIN_FLAGS = ["--epochs", "3", "--batch-size", "32", "--threads", "1"]
 TIMEOUT_S = 240.0
 CLASSES = ("identical", "one-line error", "silent wrong", "hang", "traceback")
@@ -222,7 +222,10 @@ class Drill:
     # references
     def reference(self, key: str, make: Callable[[Path], Any]) -> Any:
         if key not in self.references:
-            cache = self.out / f"reference-{key}.json"
+            import hashlib
+
+            commands = json.dumps([SEARCH, TRAIN_FLAGS]).encode()  # a changed command needs a new reference
+            cache = self.out / f"reference-{key}-{hashlib.sha256(commands).hexdigest()[:8]}.json"
             if cache.exists():
                 self.references[key] = json.loads(cache.read_text())
             else:
@@ -309,7 +312,7 @@ class Drill:
         reference = self.ref_search()
         where = self.fresh(trial_id)
         board = ["--tensorboard", where / "tb"] if tensorboard else []
-        first = self._kill_at_random([*SEARCH, "--run-dir", where / "r", "--quiet", *board], where, signum, (0.2, 6.0))
+        first = self._kill_at_random([*SEARCH, "--run-dir", where / "r", "--quiet", *board], where, signum, (0.2, 5.0))
         steps = [first] if signum != signal.SIGKILL else [(first[0] if first[0] is None else 0, "")]
         if again and (where / "r" / "config.json").exists():
             steps.append(self._kill_at_random(["resume", where / "r", "--quiet", *board], where, signal.SIGKILL,

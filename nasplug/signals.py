@@ -106,17 +106,18 @@ def stop_on_signals(keep_pending: bool = False):
 
 @contextlib.contextmanager
 def hold_signals():
-    """While the CLI starts up (imports, plugin loading): a SIGTERM is only recorded, as under
+    """While the CLI starts up (imports, plugin loading): SIGTERM and SIGINT are only recorded, as under
     :func:`stop_on_signals`, so the command stops at its first check with its one-line message
-    instead of dying silently; a second SIGTERM acts at once."""
+    instead of dying silently or with a traceback; a second signal acts at once."""
     global _requested
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGTERM, _handler)
+    previous = {s: signal.signal(s, _handler) for s in NAMES}
     _requested = None
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
         _requested = None
