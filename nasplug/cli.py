@@ -65,10 +65,36 @@ def _new_run_flags(parser: argparse.ArgumentParser) -> None:
 class _Parser(argparse.ArgumentParser):
     """argparse, with its usage errors in the same ``nasplug: error: ...`` form (exit 2) as every other error."""
 
+    def parse_known_args(self, args=None, namespace=None):
+        return super().parse_known_args(None if args is None else _attach_negative_numbers(args), namespace)
+
     def error(self, message: str):
         self.print_usage(sys.stderr)
         self.exit(2, f"nasplug: error: {self.prog.split()[-1]}: {message}\n" if " " in self.prog
                   else f"nasplug: error: {message}\n")
+
+
+def _attach_negative_numbers(argv: Sequence[str]) -> list[str]:
+    """``--w-lr -inf`` -> ``--w-lr=-inf``: argparse takes ``-inf`` or ``-1e-3`` for a flag, not a value.
+
+    Its own test only knows ``-5`` and ``-.5``; attached with ``=``, the
+    value reaches the config's validator, which refuses it by name.
+    """
+    out: list[str] = []
+    for item in argv:
+        if out and out[-1].startswith("--") and "=" not in out[-1] and item.startswith("-") and _is_number(item):
+            out[-1] = f"{out[-1]}={item}"
+        else:
+            out.append(item)
+    return out
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 class _VersionAction(argparse.Action):
@@ -291,7 +317,7 @@ def cmd_resume(args) -> int:
         log.info(f"resuming {args.run_dir} at epoch {run.state.epoch}/{run.config.epochs}")
         result = run.run()
         if board is not None:
-            board.log_genotype(result.space, result.genotype, len(result.history), tag="final_genotype")
+            board.finish(result)  # the final genotype; a write that fails only warns
         return _report_search(result)
     finally:
         if board is not None:
@@ -327,21 +353,25 @@ def _report_train(result) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from nasplug.config import load_toml
+    from nasplug.config import load_toml, max_threads
     from nasplug.sweep import load_sweep, run_sweep
+    from nasplug.sweep_file import check_root
     from nasplug.sweep_tune import is_tune_file, load_tune_sweep, run_tune_sweep
 
+    if args.num_cpus is not None and not 1 <= args.num_cpus <= max_threads():
+        raise ConfigError(f"--num-cpus must be an integer in [1, {max_threads()}] (CPUs of the local Ray instance), "
+                          f"got {args.num_cpus}")
     ray_init = {"num_cpus": args.num_cpus} if args.num_cpus else None
     log = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
     if is_tune_file(load_toml(args.sweep_file)):  # [search_space] / [tune]: Ray Tune (nasplug.sweep_tune)
         tuned = load_tune_sweep(args.sweep_file)
-        root = Path(args.root) if args.root else tuned.root
+        root = check_root(args.root, "--root") if args.root is not None else tuned.root
         import attrs
 
         rows = run_tune_sweep(attrs.evolve(tuned, root=root), args.executor, args.address, ray_init, log)
     else:
         sweep = load_sweep(args.sweep_file)
-        root = Path(args.root) if args.root else sweep.root
+        root = check_root(args.root, "--root") if args.root is not None else sweep.root
         rows = run_sweep(sweep.trials, root, executor=args.executor, address=args.address, ray_init=ray_init,
                          log=log)
     stopped = [r for r in rows if r["status"] == "stopped_early"]
@@ -398,7 +428,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     A rank started by torch's launcher does not return: it leaves through
     :func:`nasplug.distributed.exit_process` once its output is flushed.
     """
-    status = _run_command(argv)
+    from nasplug.signals import hold_signals
+
+    with hold_signals():  # a SIGTERM while starting up is a request: the command stops at its first check
+        status = _run_command(argv)
     from nasplug import distributed  # not before: parsing and --help must not import torch
 
     if distributed.launched():
@@ -408,6 +441,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run_command(argv: Sequence[str] | None) -> int:
     from nasplug.signals import Stopped, stop_on_signals
+    from nasplug.signals import check as check_signals
 
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
@@ -422,14 +456,20 @@ def _run_command(argv: Sequence[str] | None) -> int:
         if getattr(args, "dist_backend", None):
             os.environ["NASPLUG_DIST_BACKEND"] = args.dist_backend
         nproc = getattr(args, "nproc", None)
-        if nproc is not None and nproc < 1:
-            raise NasplugError(f"--nproc must be a positive number of processes, got {nproc}")
+        if nproc is not None and not distributed.launched():
+            distributed.check_launch(nproc, getattr(args, "dist_backend", None) or "auto",
+                                     getattr(args, "device", None) or "cpu")
+            if args.command == "resume" and os.path.isdir(args.run_dir):
+                from nasplug.run_directory import recorded_world_size
+
+                recorded_world_size(args.run_dir)  # a damaged distributed.json: one line, before any rank
         if nproc and nproc > 1 and not distributed.launched():
             return distributed.launch(nproc, _without_nproc(argv))
         finished = False  # every rank ended the command the same way (see distributed.shutdown)
         try:
-            with stop_on_signals(), console_logging(level):
+            with stop_on_signals(keep_pending=True), console_logging(level):
                 try:
+                    check_signals(0, 0)  # one that arrived while starting up: stop before the command begins
                     if getattr(args, "_broken", None) is not None:
                         raise args._broken
                     if args.command not in COMMANDS:  # a plugin's command

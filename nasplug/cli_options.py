@@ -5,7 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable
 
+from nasplug import safe_json
 from nasplug.errors import ConfigError
+
+
+def _shortened(text: str, limit: int = 40) -> str:
+    return repr(text if len(text) <= limit else text[:limit] + "...")
 
 
 def parse_value(text: str) -> Any:
@@ -18,7 +23,7 @@ def parse_value(text: str) -> Any:
     if lowered in ("none", "None", "null"):
         return None
     try:
-        return json.loads(lowered)
+        return safe_json.loads(lowered, f"option value {_shortened(text)}")
     except json.JSONDecodeError:
         return text
 

@@ -20,11 +20,22 @@ import attrs
 from nasplug.errors import ConfigError
 
 
+#: torch computes in float32 (and casts hyperparameters to it): a larger number overflows there
+FLOAT32_MAX = 3.4028234663852886e38
+
+
 def _positive(instance, attribute, value):
     if value is None and attribute.default is None:
         return
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
         raise ConfigError(f"{type(instance).__name__}.{attribute.name} must be a positive number, got {value!r}")
+    _float32_range(instance, attribute, value)
+
+
+def _float32_range(instance, attribute, value):
+    if value > FLOAT32_MAX:
+        raise ConfigError(f"{type(instance).__name__}.{attribute.name} = {value!r} is beyond float32's range "
+                          f"(at most {FLOAT32_MAX:.3g}), in which torch computes")
 
 
 def positive_int(instance, attribute, value):
@@ -38,6 +49,7 @@ def positive_int(instance, attribute, value):
 def _non_negative(instance, attribute, value):
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
         raise ConfigError(f"{type(instance).__name__}.{attribute.name} must be a number >= 0, got {value!r}")
+    _float32_range(instance, attribute, value)
 
 
 def _fraction(instance, attribute, value):
@@ -192,7 +204,7 @@ class SearchConfig:
     on_nonfinite: str = attrs.field(default="stop", validator=_one_of("stop", "skip"))
     # data-parallel search (nasplug.distributed): BatchNorm over the global batch, and whether ranks
     # draw the same architectures ("shared") or their own ("per-rank"); None = the strategy's choice
-    sync_batchnorm: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
+    sync_batchnorm: bool = attrs.field(default=False, validator=_boolean)
     rank_sampling: str | None = attrs.field(default=None, validator=attrs.validators.optional(
         _one_of("shared", "per-rank")))
 
@@ -235,7 +247,7 @@ class TrainConfig:
     num_workers: int = attrs.field(default=0, validator=_count)
     pin_memory: bool | None = attrs.field(default=None, validator=_one_of(None, False, True))
     # data-parallel retraining: BatchNorm over the global batch
-    sync_batchnorm: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
+    sync_batchnorm: bool = attrs.field(default=False, validator=_boolean)
 
     def to_dict(self) -> dict[str, Any]:
         return attrs.asdict(self)
@@ -269,16 +281,47 @@ def apply_threads(threads: int | None) -> None:
 
 
 def load_toml(path: str | Path) -> dict[str, Any]:
-    """Read a TOML config; fields may sit at top level or under ``[search]``/``[train]``."""
+    """Read a TOML config; fields may sit at top level or under ``[search]``/``[train]``.
+
+    Every way the file can be unusable (missing, a directory, unreadable, not
+    UTF-8, not TOML, nested absurdly deep, holding a date, which no field
+    takes) is a one-line ConfigError naming the file.
+    """
+    from nasplug.safe_json import loads_toml
+
+    where = f"config file {str(path)!r}"
     try:
         with open(path, "rb") as fh:
-            return tomllib.load(fh)
+            text = fh.read().decode("utf-8")
+        data = loads_toml(text, where)
     except FileNotFoundError as exc:
-        raise ConfigError(f"config file {str(path)!r} does not exist") from exc
+        raise ConfigError(f"{where} does not exist") from exc
+    except IsADirectoryError:
+        raise ConfigError(f"{where} is a directory, not a TOML file") from None
+    except OSError as exc:
+        raise ConfigError(f"{where} cannot be read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{where} is not UTF-8 text (byte {exc.start}); TOML files must be UTF-8") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file {str(path)!r} is not valid TOML: {exc}") from exc
-    except OSError as exc:  # a directory, an unreadable file
-        raise ConfigError(f"config file {str(path)!r} cannot be read: {exc.strerror or exc}") from exc
+        raise ConfigError(f"{where} is not valid TOML: {exc}") from exc
+    _refuse_dates(data, where)
+    return data
+
+
+def _refuse_dates(data: Mapping[str, Any], where: str) -> None:
+    """TOML dates and times parse, but no config field takes one: name the key instead of failing later."""
+    import datetime
+
+    stack: list[tuple[str, Any]] = [("", data)]
+    while stack:
+        key, value = stack.pop()
+        if isinstance(value, (datetime.date, datetime.time)):
+            raise ConfigError(f"{where}: {key} = {value.isoformat()} is a TOML date/time; no field takes one "
+                              "(quote it if you meant text)")
+        if isinstance(value, dict):
+            stack.extend((f"{key}.{k}" if key else str(k), v) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((f"{key}[{i}]", v) for i, v in enumerate(value))
 
 
 def dump_json(data: Any) -> str:

@@ -565,3 +565,37 @@ def mean_metrics(dist: DistContext, sums: dict[str, float]) -> dict[str, float]:
         for key, value in rank_sums.items():
             merged.setdefault(key, []).append(float(value))
     return {key: sum(values) / len(values) for key, values in merged.items()}
+
+
+def max_nproc() -> int:
+    """The most local processes ``--nproc`` may start: 4 per CPU core (more only thrash)."""
+    return 4 * (os.cpu_count() or 1)
+
+
+def check_launch(nproc: int, backend: str, device: str) -> None:
+    """Refuse a launch that cannot work, before a single rank is spawned (every rank would say it again).
+
+    ``nproc`` in [1, :func:`max_nproc`] (and at most one per GPU with nccl);
+    the backend built into this torch and usable on this machine (nccl needs
+    CUDA).  A resumed run's ``distributed.json`` is checked by the run
+    directory's owner (``run_directory.recorded_world_size``).
+    """
+    if isinstance(nproc, bool) or not isinstance(nproc, int) or not 1 <= nproc <= max_nproc():
+        raise ConfigError(f"--nproc must be an integer in [1, {max_nproc()}] (4 processes per CPU core), got {nproc}")
+    if nproc > 1:
+        import torch.distributed as dist
+
+        if not dist.is_available():
+            raise ConfigError("this torch build has no torch.distributed; run with one process (no --nproc)")
+        cuda = device.startswith("cuda") and torch.cuda.is_available()
+        chosen = ("nccl" if cuda else "gloo") if backend == "auto" else backend
+        available = {"gloo": dist.is_gloo_available(), "nccl": dist.is_nccl_available() and torch.cuda.is_available(),
+                     "mpi": dist.is_mpi_available()}
+        if not available.get(chosen, False):
+            usable = ", ".join(name for name, ok in available.items() if ok) or "none"
+            why = "needs CUDA GPUs" if chosen == "nccl" and not torch.cuda.is_available() else \
+                "is not built into this torch"
+            raise ConfigError(f"--dist-backend {chosen} {why}; usable here: {usable}")
+        if chosen == "nccl" and nproc > torch.cuda.device_count():
+            raise ConfigError(f"--nproc {nproc} with nccl needs one GPU per process; this machine has "
+                              f"{torch.cuda.device_count()}")

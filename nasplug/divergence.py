@@ -28,13 +28,17 @@ POLICIES = ("stop", "skip")
 class DivergenceError(NasplugError):
     """A loss, gradient or parameter became NaN or infinite."""
 
-    def __init__(self, quantity: str, value: float, epoch: int, step: int, checkpoint: str | None = None):
+    def __init__(self, quantity: str, value: float, epoch: int, step: int, checkpoint: str | None = None,
+                 skipping: bool = False):
         self.quantity, self.value, self.epoch, self.step = quantity, value, epoch, step
         kept = (f"; the last checkpoint {checkpoint} is kept unchanged and `nasplug resume` continues from it"
                 if checkpoint else "")
+        advice = ("lower the learning rates, set grad_clip > 0, or check the data for NaN or infinite values "
+                  "(skipping steps did not keep it finite)" if skipping else
+                  "lower the learning rates, set grad_clip > 0, or pass --on-nonfinite skip to skip such steps")
         super().__init__(
             f"non-finite {quantity} ({value}) at epoch {epoch + 1} step {step + 1}: the search diverged{kept}; "
-            "lower the learning rates, set grad_clip > 0, or pass --on-nonfinite skip to skip such steps")
+            f"{advice}")
 
 
 def is_finite(value) -> bool:
@@ -50,6 +54,22 @@ def first_nonfinite_tensor(named: Iterable[tuple[str, torch.Tensor]]) -> str | N
         if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
             return name
     return None
+
+
+def running_statistics(module: torch.nn.Module) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Copies of ``module``'s buffers (BatchNorm running mean, variance and count) for :func:`restore`.
+
+    A forward pass in training mode updates them before the loss can be
+    looked at, so a skipped step (a NaN input batch) must put them back, or
+    every later evaluation reads NaN statistics.
+    """
+    return [(buffer, buffer.detach().clone()) for buffer in module.buffers()]
+
+
+def restore(saved: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
+    with torch.no_grad():
+        for buffer, copy in saved:
+            buffer.copy_(copy)
 
 
 def gradient_norm(parameters, clip: float) -> torch.Tensor:

@@ -43,21 +43,37 @@ def available_bytes(device: torch.device) -> int | None:
         return None
 
 
+class TooLargeToCount(Exception):
+    """A tensor of the network is so large that its byte size overflows 64 bits (even the meta device refuses)."""
+
+
 def meta_parameter_count(build: Callable[[], nn.Module]) -> int | None:
-    """Parameters of the network ``build`` makes, counted on the meta device (None if it cannot build there)."""
+    """Parameters of the network ``build`` makes, counted on the meta device (None if it cannot build there).
+
+    Raises :class:`TooLargeToCount` when torch cannot even describe one of its
+    tensors (``C = 1e12``: a 2e12 x 1e12 x 3 x 3 weight's size overflows).
+    """
     try:
         with torch.device("meta"):
             model = build()
         return sum(p.numel() for p in model.parameters())
     except MemoryError:
         raise
+    except RuntimeError as exc:
+        if "overflow" in str(exc):
+            raise TooLargeToCount(str(exc).splitlines()[0]) from None
+        return None
     except Exception:  # noqa: BLE001 - a space whose constructor needs real data: no estimate, build as before
         return None
 
 
 def check_fits(build: Callable[[], nn.Module], device: torch.device, what: str, options: dict) -> None:
     """Raise a ConfigError naming ``options`` when the network ``build`` makes would not fit in memory."""
-    count = meta_parameter_count(build)
+    try:
+        count = meta_parameter_count(build)
+    except TooLargeToCount as exc:
+        raise ConfigError(f"the {what} with options {options} is too large to build: one tensor alone would need "
+                          "more than 8 EiB (2^63 bytes, where 64-bit sizes overflow); use smaller sizes") from None
     free = available_bytes(device)
     if count is None or free is None:
         return

@@ -454,9 +454,11 @@ def recorded_world_size(run_dir: str | Path) -> int:
     if not path.exists():
         return 1
     data = read_json(path, "the distributed run's world size")
-    size = data.get("world_size")
+    size = data.get("world_size") if isinstance(data, dict) else None
     if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-        raise RunDirError(f"{path}: 'world_size' is {size!r}, expected a positive whole number")
+        found = f"'world_size' is {size!r}" if isinstance(data, dict) and "world_size" in data else \
+            "it records no 'world_size'"
+        raise RunDirError(f"{path}: {found}, expected a positive whole number; the file was damaged or edited")
     return size
 
 

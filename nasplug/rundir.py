@@ -21,6 +21,7 @@ from typing import Any, Iterable
 import torch
 
 from nasplug.errors import RunDirError
+from nasplug import safe_json
 
 
 def atomic_write_bytes(path: str | Path, data: bytes, what: str | None = None) -> None:
@@ -217,7 +218,7 @@ def read_jsonl(path: str | Path, torn_tail_ok: bool = False) -> list[Any]:
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
+            row = safe_json.loads(line, f"{path}: line {number}", RunDirError)
         except json.JSONDecodeError as exc:
             if torn_tail_ok and number == len(lines) and not text.endswith("\n"):
                 break
@@ -242,7 +243,7 @@ def read_json(path: str | Path, what: str) -> dict[str, Any]:
     if not text.strip():
         raise RunDirError(f"{path}: the file is empty (it should hold {what})")
     try:
-        data = json.loads(text)
+        data = safe_json.loads(text, str(path), RunDirError)
     except json.JSONDecodeError as exc:
         raise RunDirError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}); the file was truncated, "
                           "damaged or edited") from None

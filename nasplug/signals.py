@@ -43,6 +43,12 @@ def _handler(signum, frame) -> None:
     signal.signal(signum, signal.SIG_DFL if signum != signal.SIGINT else signal.default_int_handler)
 
 
+def request_stop(signum: int) -> None:
+    """Ask the run to stop at its next step as if ``signum`` had arrived (from a watchdog thread, say)."""
+    global _requested
+    _requested = signum
+
+
 def requested() -> int | None:
     return _requested
 
@@ -76,16 +82,39 @@ def check_agreed(dist, epoch: int, step: int, run_dir=None, values: Sequence[flo
 
 
 @contextlib.contextmanager
-def stop_on_signals():
-    """Turn SIGTERM/SIGINT into a request to stop (main thread only; elsewhere a no-op)."""
+def stop_on_signals(keep_pending: bool = False):
+    """Turn SIGTERM/SIGINT into a request to stop (main thread only; elsewhere a no-op).
+
+    ``keep_pending``: a request made before (under :func:`hold_signals`) stays.
+    """
     global _requested
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     previous = {s: signal.getsignal(s) for s in NAMES}
-    _requested = None
+    if not keep_pending:
+        _requested = None
     for s in NAMES:
         signal.signal(s, _handler)
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        _requested = None
+
+
+@contextlib.contextmanager
+def hold_signals():
+    """While the CLI starts up (imports, plugin loading): SIGTERM and SIGINT are only recorded, as under
+    :func:`stop_on_signals`, so the command stops at its first check with its one-line message
+    instead of dying silently or with a traceback; a second signal acts at once."""
+    global _requested
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.signal(s, _handler) for s in NAMES}
+    _requested = None
     try:
         yield
     finally:

@@ -50,8 +50,10 @@ import hashlib
 import io
 import itertools
 import json
+import os
 import re
 import signal
+import socket
 import time
 import traceback
 from pathlib import Path
@@ -59,7 +61,9 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import attrs
 
+from nasplug import sweep_file
 from nasplug.config import load_toml
+from nasplug.sweep_file import check_grid, check_resource
 from nasplug.errors import ConfigError, NasplugError
 from nasplug import signals
 from nasplug.signals import Stopped
@@ -88,12 +92,35 @@ class Trial:
 
     @property
     def name(self) -> str:
-        """``<params slug>-<hash of the full config>``: the same trial gets the same directory."""
-        blob = json.dumps({"search": self.search, "train": self.train}, sort_keys=True, default=str)
+        """``<params slug>-<hash of the search config>``: the same search gets the same directory.
+
+        The retraining settings are left out (the hash is of ``train: None``, as
+        sweeps without retraining always had), so changing ``[train]`` keeps the
+        finished searches; the retraining runs in a folder of its own
+        (:attr:`train_dir_name`).
+        """
+        blob = json.dumps({"search": self.search, "train": None}, sort_keys=True, default=str)
         digest = hashlib.sha256(blob.encode()).hexdigest()[:10]
         slug = "-".join(f"{k.split('.')[-1]}_{v}" for k, v in self.params.items())
         slug = re.sub(r"[^A-Za-z0-9_.=-]+", "_", slug)[:80]
         return f"{slug}-{digest}" if slug else digest
+
+    @property
+    def train_dir_name(self) -> str:
+        """``train-<hash of the retraining fields>``: other ``[train]`` settings retrain in another folder."""
+        blob = json.dumps(self.train, sort_keys=True, default=str)
+        return "train-" + hashlib.sha256(blob.encode()).hexdigest()[:10]
+
+
+def finished_row(trial: Trial, root: str | Path) -> dict[str, Any] | None:
+    """The saved row of ``trial`` if it finished with the same retraining settings, else None."""
+    from nasplug.rundir import read_json
+
+    done = Path(root) / trial.name / TRIAL_FILE
+    if not done.exists():
+        return None
+    row = read_json(done, "a finished sweep trial's row")
+    return row if row.get("train_config", trial.train) == trial.train else None
 
 
 def _set_dotted(config: dict[str, Any], key: str, value: Any) -> None:
@@ -115,12 +142,9 @@ def grid(search: Mapping[str, Any], axes: Mapping[str, Sequence[Any]] | None = N
     from nasplug.config import SearchConfig
 
     axes = dict(axes or {})
-    for key, values in axes.items():
-        if not isinstance(values, (list, tuple)) or not values:
-            raise ConfigError(f"sweep grid value of {key!r} must be a non-empty list, got {values!r}")
+    check_grid(axes)  # counted before anything is expanded: 10^9 combinations are refused at once
     for number, what in ((num_cpus, "num_cpus"), (num_gpus, "num_gpus")):
-        if isinstance(number, bool) or not isinstance(number, (int, float)) or number < 0:
-            raise ConfigError(f"sweep {what} must be a number >= 0, got {number!r}")
+        check_resource(number, what)
     base = dict(search)
     if "threads" not in base:
         base["threads"] = max(1, int(num_cpus))
@@ -145,14 +169,8 @@ class Sweep:
 def load_sweep(path: str | Path) -> Sweep:
     """The trials and output folder a sweep TOML file describes."""
     data = load_toml(path)
-    unknown = sorted(set(data) - {"sweep", "search", "grid", "train"})
-    if unknown:
-        raise ConfigError(f"sweep file {str(path)!r} has unknown table(s) {unknown}; "
-                          f"allowed: sweep, search, grid, train")
+    sweep_file.validate(data, path)  # every table, before the first trial
     settings = dict(data.get("sweep", {}))
-    allowed = {"root", "num_cpus", "num_gpus", "retrain"}
-    if set(settings) - allowed:
-        raise ConfigError(f"unknown [sweep] key(s) {sorted(set(settings) - allowed)}; allowed: {sorted(allowed)}")
     train = data.get("train")
     train = (train or {}) if settings.get("retrain", train is not None) else None
     root = Path(settings.get("root", Path("sweeps") / Path(path).stem))
@@ -181,8 +199,9 @@ def run_trial(trial: Trial, root: str | Path,
 
     trial_dir = Path(root) / trial.name
     done = trial_dir / TRIAL_FILE
-    if done.exists():
-        return json.loads(done.read_text())
+    row = finished_row(trial, root)
+    if row is not None:
+        return row
     started = time.time()
     search_dir = trial_dir / "search"
     callbacks = [] if epoch_hook is None else [lambda run, event: event == "epoch" and epoch_hook(run.history[-1])]
@@ -204,10 +223,10 @@ def run_trial(trial: Trial, root: str | Path,
         "trial": trial.name, "params": trial.params, "config": trial.search, "status": "done",
         "genotype": str(result.genotype), "search_valid_acc": valid_acc,
         "benchmark": result.benchmark, "search_dir": str(search_dir), "search_resumed_at_epoch": resumed_at,
-        "search_seconds": search_seconds,
+        "search_seconds": search_seconds, "train_config": trial.train,
     }
     if trial.train is not None:
-        train_dir = trial_dir / "train"
+        train_dir = trial_dir / trial.train_dir_name
         fields = {key: result.config.to_dict()[key] for key in ("data", "data_options", "seed", "device", "threads")}
         fields.update(trial.train)
         if holds_run(train_dir):  # killed while retraining: go on from its (checksummed) checkpoint
@@ -259,6 +278,69 @@ def _trial_row(trial: Trial, root: str | Path) -> dict[str, Any]:
         return _failed_row(trial, traceback.format_exc(limit=5))
 
 
+#: seconds to wait for a Ray cluster's address to answer before giving up
+CONNECT_TIMEOUT_S = 10.0
+
+
+def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
+    """A one-line error unless ``HOST:PORT`` (or ``ray://HOST:PORT``) accepts a connection within ``timeout``.
+
+    ``ray.init`` retries an unreachable address for minutes; a sweep that
+    names a wrong host should say so at once.
+    """
+    host, _, port = address.split("://", 1)[-1].rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"Ray address {address!r} must look like HOST:PORT, ray://HOST:PORT or auto")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise ConfigError(f"the Ray cluster at {address!r} did not answer within {timeout:g} s "
+                          f"({exc.strerror or exc}); check the address and that the cluster is running") from None
+
+
+def check_feasible(trials: Sequence[Trial], resources: Mapping[str, float]) -> None:
+    """Refuse trials that ask for more CPUs or GPUs than the whole cluster has: Ray would wait for them forever."""
+    for what, key in (("num_cpus", "CPU"), ("num_gpus", "GPU")):
+        need = max((getattr(t, what) for t in trials), default=0.0)
+        have = float(resources.get(key, 0.0))
+        if need > have:
+            raise ConfigError(f"a trial asks for {what} = {need:g} but the Ray cluster has {have:g} {key}(s); "
+                              f"lower [sweep] {what} or give Ray more (--num-cpus)")
+
+
+def _watch_driver(driver: tuple[int, str], interval: float = 0.5) -> None:
+    """In a Ray worker: stop the trial at its next step once the driver on this machine has died.
+
+    Ray notices a killed driver only after tens of seconds, while its trial
+    goes on computing and writing; the flag makes the trial stop like a
+    SIGTERM would, at a step boundary, its checkpoint intact.
+    """
+    import threading
+
+    pid, host = driver
+    if host != socket.gethostname() or pid == os.getpid():
+        return
+
+    def watch():
+        while True:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                signals.request_stop(signal.SIGTERM)
+                return
+            except OSError:
+                pass
+            time.sleep(interval)
+
+    threading.Thread(target=watch, name="nasplug-driver-watch", daemon=True).start()
+
+
+def _ray_trial_row(trial: Trial, root: str | Path, driver: tuple[int, str]) -> dict[str, Any]:
+    """The body of a Ray task: :func:`_trial_row`, stopped when the sweep's driver dies."""
+    _watch_driver(driver)
+    return _trial_row(trial, root)
+
+
 def _local(trials: Sequence[Trial], root: Path, report: Callable[[dict], None]) -> None:
     for trial in trials:
         report(_trial_row(trial, root))
@@ -274,12 +356,24 @@ def _ray(trials: Sequence[Trial], root: Path, report: Callable[[dict], None], ad
     if started_here:
         options = {"include_dashboard": False, "log_to_driver": False, **(init_options or {})}
         handlers = {s: signal.getsignal(s) for s in signals.NAMES}
-        ray.init(address=address, **options)
-        for signum, handler in handlers.items():  # ray.init's own SIGTERM handler kills the driver with a stack dump
-            signal.signal(signum, handler)
+        try:
+            ray.init(address=address, **options)
+        except SystemExit as exc:  # ray.init's SIGTERM handler calls sys.exit(15)
+            ray.shutdown()
+            raise SweepStopped(int(exc.code) if isinstance(exc.code, int) else signal.SIGTERM, root) from None
+        except ConnectionError as exc:
+            ray.shutdown()
+            raise ConfigError(f"could not join the Ray cluster at {address!r}: {str(exc).splitlines()[0]}") from None
+        finally:
+            for signum, handler in handlers.items():  # ray.init's own SIGTERM handler kills the driver silently
+                signal.signal(signum, handler)
     try:
-        task = ray.remote(max_retries=0)(_trial_row)
-        pending = {task.options(num_cpus=t.num_cpus, num_gpus=t.num_gpus).remote(t, str(root)): t
+        if signals.requested() is not None:  # a signal during ray.init
+            raise SweepStopped(signals.requested(), root)
+        check_feasible(trials, ray.cluster_resources())
+        task = ray.remote(max_retries=0)(_ray_trial_row)
+        driver = (os.getpid(), socket.gethostname())
+        pending = {task.options(num_cpus=t.num_cpus, num_gpus=t.num_gpus).remote(t, str(root), driver): t
                    for t in trials}
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
@@ -313,6 +407,8 @@ def run_sweep(trials: Iterable[Trial], root: str | Path = "sweeps", executor: st
     """
     if executor not in EXECUTORS:
         raise ConfigError(f"sweep executor {executor!r} is not one of {', '.join(EXECUTORS)}")
+    if executor == "ray" and address not in (None, "auto", "local"):
+        check_reachable(address)  # before anything is written or said
     trials = list(trials)
     names = [t.name for t in trials]
     if len(set(names)) != len(names):
@@ -322,9 +418,9 @@ def run_sweep(trials: Iterable[Trial], root: str | Path = "sweeps", executor: st
     rows: dict[str, dict[str, Any]] = {}
     todo = []
     for trial in trials:
-        done = root / trial.name / TRIAL_FILE
-        if done.exists():
-            rows[trial.name] = {**json.loads(done.read_text()), "skipped": True}
+        row = finished_row(trial, root)
+        if row is not None:
+            rows[trial.name] = {**row, "skipped": True}
         else:
             todo.append(trial)
     if log:

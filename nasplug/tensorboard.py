@@ -17,6 +17,11 @@ At each epoch end it writes, with the epoch (1-based) as the step:
   (when matplotlib is installed).
 
 :meth:`TensorBoardLogger.finish` adds the final genotype and its picture.
+
+The event files are a view of the run, not part of it: when they cannot be
+written (a read-only or full disk, a file or ``/proc`` path, at the start or
+mid-run) the logger says so in one warning line and turns itself off, and
+the search or retraining goes on; its run directory is complete either way.
 """
 
 from __future__ import annotations
@@ -64,25 +69,38 @@ class TensorBoardLogger:
         ``log_dir`` itself."""
         self.root = self.log_dir = Path(log_dir)
         self._writer_class = summary_writer_class()  # a missing tensorboard is an error now, not at the first epoch
-        self._writer = None
+        self.writer = None  # opened at the first write, when the run (and so its sub-folder) is known
+        self._off = False
         self.images, self.per_run = images, per_run
 
-    @property
-    def writer(self):
-        """The event writer, opened at the first write (when the run, and so its sub-folder, is known)."""
-        if self._writer is None:
-            self._writer = self._writer_class(log_dir=str(self.log_dir))
-        return self._writer
+    def _guarded(self, write) -> None:
+        """Open the writer if need be and run ``write``; an OSError turns logging off with one warning."""
+        if self._off:
+            return
+        try:
+            if self.writer is None:
+                self.writer = self._writer_class(log_dir=str(self.log_dir))
+            write()
+        except OSError as exc:
+            self._off = True
+            writer, self.writer = self.writer, None
+            logger.warning(f"TensorBoard logging is off: cannot write to {self.log_dir} "
+                           f"({exc.strerror or exc}); the run goes on without it")
+            if writer is not None:
+                try:
+                    writer.close()
+                except Exception:  # noqa: BLE001 - the writer is broken already; the warning said why
+                    pass
 
     def _place(self, run) -> None:
         run_dir = getattr(run, "run_dir", None)
-        if self._writer is None and self.per_run and run_dir is not None:
+        if self.writer is None and self.per_run and run_dir is not None:
             self.log_dir = self.root / Path(run_dir).name
 
     def __call__(self, run, event: str) -> None:
         if event == "epoch" and run.history:
             self._place(run)
-            self.log_epoch(run, run.history[-1])
+            self._guarded(lambda: self.log_epoch(run, run.history[-1]))
 
     def log_epoch(self, run, record: Mapping[str, Any]) -> None:
         step = int(record["epoch"]) + 1
@@ -134,10 +152,14 @@ class TensorBoardLogger:
         if result is not None:
             self._place(result)
         if result is not None and getattr(result, "genotype", None) is not None and hasattr(result, "space"):
-            self.log_genotype(result.space, result.genotype, len(result.history), tag="final_genotype")
+            self._guarded(lambda: self.log_genotype(result.space, result.genotype, len(result.history),
+                                                    tag="final_genotype"))
         self.close()
 
     def close(self) -> None:
-        if self._writer is not None:
-            self._writer.flush()
-            self._writer.close()
+        if self.writer is not None:
+            def flush_and_close():
+                self.writer.flush()
+                self.writer.close()
+            self._guarded(flush_and_close)
+        self.writer = None

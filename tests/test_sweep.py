@@ -96,7 +96,7 @@ def test_ray_sweep_of_four_trials_writes_four_run_directories_and_a_summary(ray_
         {("gdas", 0), ("gdas", 1), ("random", 0), ("random", 1)}
     for row in rows:
         trial = root / row["trial"]
-        assert (trial / "search" / "genotype.json").exists() and (trial / "train" / "result.json").exists()
+        assert (trial / "search" / "genotype.json").exists() and (Path(row["train_dir"]) / "result.json").exists()
         assert 0.0 <= row["search_valid_acc"] <= 1.0 and 0.0 <= row["retrain_test_acc"] <= 1.0
         assert row["seconds"] > 0
     summary = json.loads((root / "summary.json").read_text())["trials"]
@@ -213,7 +213,7 @@ def test_a_trial_killed_while_retraining_finishes_its_retraining_on_rerun(tmp_pa
     assert first["status"] == "done"
     # as if killed after the retraining's last checkpoint, before its result and the trial's row were written
     (tmp_path / trial.name / "trial.json").unlink()
-    (tmp_path / trial.name / "train" / "result.json").unlink()
+    (tmp_path / trial.name / trial.train_dir_name / "result.json").unlink()
     [again] = run_sweep([trial], tmp_path, executor="local", log=None)
     assert again["status"] == "done", again.get("error")
     assert again["train_resumed_at_epoch"] == 2

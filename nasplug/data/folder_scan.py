@@ -38,25 +38,34 @@ def _resolved_link(entry: os.DirEntry, root: Path, walking: tuple[Path, ...]) ->
     return target
 
 
+def _entries(folder: Path, root: Path) -> list[os.DirEntry]:
+    """The entries of ``folder`` by name; one that cannot be listed is named as unreadable, not as empty."""
+    try:
+        with os.scandir(folder) as entries:
+            return sorted(entries, key=lambda e: e.name)
+    except PermissionError:
+        raise ConfigError(f"image folder {str(root)!r}: cannot read {str(folder)!r} (permission denied); give "
+                          "read access or remove it") from None
+
+
 def _files(folder: Path, root: Path, walking: tuple[Path, ...]) -> list[str]:
     """Image paths under ``folder`` (sorted, recursively), every entry checked before it is used."""
     found: list[str] = []
-    with os.scandir(folder) as entries:
-        for entry in sorted(entries, key=lambda e: e.name):
-            target = _resolved_link(entry, root, walking) if entry.is_symlink() else Path(entry.path)
-            try:
-                mode = os.stat(target).st_mode  # stat, never open: a FIFO would block the reader
-            except OSError as exc:
-                raise ConfigError(f"image folder {str(root)!r}: cannot read {entry.path!r} ({exc.strerror})") from None
-            if stat.S_ISDIR(mode):
-                found.extend(_files(Path(entry.path), root, walking + (target,)))
-            elif not entry.name.lower().endswith(IMAGE_SUFFIXES):
-                continue
-            elif not stat.S_ISREG(mode):
-                raise ConfigError(f"image folder {str(root)!r}: {entry.path!r} is not a regular file "
-                                  f"({_kind(mode)}); remove it")
-            else:
-                found.append(entry.path)
+    for entry in _entries(folder, root):
+        target = _resolved_link(entry, root, walking) if entry.is_symlink() else Path(entry.path)
+        try:
+            mode = os.stat(target).st_mode  # stat, never open: a FIFO would block the reader
+        except OSError as exc:
+            raise ConfigError(f"image folder {str(root)!r}: cannot read {entry.path!r} ({exc.strerror})") from None
+        if stat.S_ISDIR(mode):
+            found.extend(_files(Path(entry.path), root, walking + (target,)))
+        elif not entry.name.lower().endswith(IMAGE_SUFFIXES):
+            continue
+        elif not stat.S_ISREG(mode):
+            raise ConfigError(f"image folder {str(root)!r}: {entry.path!r} is not a regular file "
+                              f"({_kind(mode)}); remove it")
+        else:
+            found.append(entry.path)
     return found
 
 
@@ -77,11 +86,10 @@ def scan_image_folder(folder: str | Path) -> tuple[list[tuple[str, int]], tuple[
     if not root.is_dir():
         raise ConfigError(f"image folder {str(folder)!r} does not exist")
     classes: list[tuple[str, Path]] = []
-    with os.scandir(root) as entries:
-        for entry in sorted(entries, key=lambda e: e.name):
-            target = _resolved_link(entry, root, (root,)) if entry.is_symlink() else Path(entry.path)
-            if target.is_dir():
-                classes.append((entry.name, target))
+    for entry in _entries(root, root):
+        target = _resolved_link(entry, root, (root,)) if entry.is_symlink() else Path(entry.path)
+        if target.is_dir():
+            classes.append((entry.name, target))
     if not classes:
         raise ConfigError(f"image folder {str(folder)!r} holds no images in <class>/<image> sub-folders "
                           "(no class folders)")

@@ -6,6 +6,7 @@ path is an error that names it.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np

@@ -32,7 +32,8 @@ from nasplug.devices import resolve_device
 from nasplug.memory import check_fits
 from nasplug.errors import ConfigError, NasplugError, RunDirError
 from nasplug import signals
-from nasplug.divergence import DivergenceError, first_nonfinite_tensor, gradient_norm, is_finite
+from nasplug.divergence import (DivergenceError, first_nonfinite_tensor, gradient_norm, is_finite, restore,
+                                running_statistics)
 from nasplug.progress import progress
 from nasplug.run_directory import RunDirectory, abandons_claim_on_error, plain
 from nasplug.rundir import (CHECKPOINT, CONFIG, GENOTYPE, METRICS, PREVIOUS_CHECKPOINT, RESULT, not_a_run_dir,
@@ -197,12 +198,14 @@ class SearchRun:
         """One SGD step of the supernet weights for the given selections."""
         self.supernet.train()
         self.w_optimizer.zero_grad(set_to_none=True)
+        statistics = running_statistics(self.supernet) if self.config.on_nonfinite == "skip" else None
         logits = self.supernet(x, selections)
         loss = F.cross_entropy(logits, y)
         loss_value = loss.item()
         # the ranks agree (a NaN on one shard makes the mean NaN), so all skip or none does; the stop check
         # rides in the same all-reduce
         if not self.finite_or_skip("training loss", self.check_stop([loss_value])[0] / self.dist.world_size):
+            restore(statistics)  # the skipped forward must not leave NaN in BatchNorm's running statistics
             return {}
         loss.backward()
         self.average_gradients(self.supernet.parameters())
@@ -236,6 +239,7 @@ class SearchRun:
         """The strategy's architecture step, then a check that its loss and parameters are finite."""
         skip = self.config.on_nonfinite == "skip"
         saved = copy.deepcopy((self.arch.state_dict(), self.optimizer.state_dict())) if skip else None
+        statistics = running_statistics(self.supernet) if skip else None
         metrics = self.optimizer.arch_step(self, train_batch, valid_batch)
         bad = next((k for k, v in metrics.items() if not is_finite(v)), None)
         quantity, value = (f"architecture-step {bad}", metrics[bad]) if bad is not None else (None, None)
@@ -247,14 +251,17 @@ class SearchRun:
             return metrics
         self.arch.load_state_dict(saved[0])
         self.optimizer.load_state_dict(saved[1])
+        restore(statistics)
         return {}
 
     def _check_weights_finite(self) -> None:
         """Before a checkpoint: a weight that overflowed without a NaN loss must not be saved."""
         name = first_nonfinite_tensor(self.supernet.state_dict().items())
         if name is not None:
-            raise DivergenceError(f"supernet weight {name!r}", float("nan"), self.state.epoch,
-                                  self.state.steps_per_epoch - 1, self.files.kept_checkpoint())
+            # checked by save(), once the epoch counter has moved on to the next epoch
+            raise DivergenceError(f"supernet weight {name!r}", float("nan"), max(0, self.state.epoch - 1),
+                                  self.state.steps_per_epoch - 1, self.files.kept_checkpoint(),
+                                  skipping=self.config.on_nonfinite == "skip")
 
     def average_gradients(self, params) -> None:
         """Mean of the gradients over the ranks of a distributed search (nothing in one process).

@@ -31,6 +31,7 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
+from nasplug import safe_json
 from nasplug.components import LatencyModel
 from nasplug.errors import ConfigError
 from nasplug.progress import progress
@@ -187,7 +188,7 @@ class LookupLatencyModel(_UnitTableModel):
         if path is None and self.cache_dir is not None:
             path = Path(self.cache_dir) / RUN_TABLE
         if path is not None and path.exists():
-            data = json.loads(path.read_text())
+            data = safe_json.loads(path.read_text(), str(path))
             if data.get("format") == TABLE_FORMAT and all(data.get(k) == v for k, v in self._identity().items()) \
                     and data.get("num_classes") == num_classes:
                 self.table = {k: float(v) for k, v in data["entries"].items()}
@@ -289,7 +290,7 @@ class TableFileLatencyModel(LatencyModel):
         self.space = space
         self._additive = None
         if self.path.suffix.lower() == ".json":
-            data = json.loads(self.path.read_text())
+            data = safe_json.loads(self.path.read_text(), str(self.path))
             if isinstance(data, dict) and data.get("format") == TABLE_FORMAT:
                 _require_units(space, "table-file (per-layer table)")
                 units = _UnitTableModel()
