@@ -456,9 +456,9 @@ def recorded_world_size(run_dir: str | Path) -> int:
     data = read_json(path, "the distributed run's world size")
     size = data.get("world_size") if isinstance(data, dict) else None
     if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-        found = f"'world_size' is {size!r}" if isinstance(data, dict) and "world_size" in data else \
-            "it records no 'world_size'"
-        raise RunDirError(f"{path}: {found}, expected a positive whole number; the file was damaged or edited")
+        found = f"got {size!r}" if isinstance(data, dict) and "world_size" in data else "it has none"
+        raise RunDirError(f"{path}: world_size must be a positive integer, {found}; the file was damaged "
+                          "or edited")
     return size
 
 
