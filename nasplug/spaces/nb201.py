@@ -157,27 +157,29 @@ class NB201Child(nn.Module):
         return self.network(x, None)
 
 
-#: The search to run on this space, from benchmarks/nb201_search.py on real CIFAR-10 images (C=8, N=1, 16x16, 20
-#: epochs): the best worst seed per CPU-minute among the rows measured there.  UPDATE HERE (and in the space's
+#: The search to run on this space, from benchmarks/time_to_quality.py and nb201_search.py on real CIFAR-10 images (C=8, N=1, 16x16;
+#: supernets 20 epochs): the best worst seed per CPU-minute among the rows measured.  UPDATE HERE (and in the space's
 #: docstring, which ``nasplug plugins --verbose`` shows) when a row measured on 10 seeds, or the training-free
 #: search, does better.
-RECOMMENDED_SEARCH = ("nasplug search --space nb201 --strategy gibbs-mean: worst seed 89.45 (above the table mean "
-                      "87.06) at 7.7 CPU minutes per search; provisional, measured on seeds 0-2 only "
-                      "(benchmarks/README.md)")
+RECOMMENDED_SEARCH = ("nasplug search --space nb201 --strategy zerocost (nasplug-zerocost): training-free, mean 93.20 "
+                      "and worst seed 92.13 over 26 seeds (0-7, 100-107, 200-209; every seed above the table mean "
+                      "87.06) at 0.4 CPU minutes per search (benchmarks/time_to_quality.py)")
 
 
 @attrs.frozen
 class NB201Space(SearchSpace):
-    """NAS-Bench-201: 5 ops on each of 6 edges, 15,625 cells; recommended search: gibbs-mean (provisional).
+    """NAS-Bench-201: 5 ops on each of 6 edges, 15,625 cells; recommended search: zerocost.
 
-    Recommended search (:data:`RECOMMENDED_SEARCH`): ``--strategy
-    gibbs-mean`` (nasplug-gibbs).  Among the rows of
-    ``benchmarks/nb201_search.py`` whose every seed beat a random cell
-    (the table mean, 87.06) it is the cheapest per CPU-minute: worst seed
-    89.45 at 7.7 CPU minutes (amended: 90.10 at 20.7; darts-2nd: 87.46 at
-    19.7).  Single-path searches are cheaper but not yet safe: RSPS with op
-    warmup or with strict fairness ended below the table mean on some seeds.
-    Only seeds 0-2 back it; ``benchmarks/README.md`` has the figures.
+    Recommended search (:data:`RECOMMENDED_SEARCH`): ``--strategy zerocost``
+    (nasplug-zerocost), which scores 200 sampled cells at initialisation on
+    one batch of real images and answers the rank vote of naswot, synflow
+    and jacob_cov.  It gives the best worst seed per CPU-minute of every row
+    measured: worst seed 92.13 over 26 seeds at 0.4 CPU minutes, where the
+    cheapest supernet row whose every seed beat a random cell (the table
+    mean, 87.06), gibbs-mean, has worst seed 89.45 at 7.7 CPU minutes (3
+    seeds), and single-path RSPS with op warmup or strict fairness ended
+    below the table mean on some seeds.  ``benchmarks/README.md`` and
+    ``plugins/nasplug-zerocost/README.md`` have the figures.
 
     ``C`` and ``N`` default to the benchmark's 16 and 5; small values make
     CPU searches on small data quick.
