@@ -99,6 +99,7 @@ def outcome(run_dir: Path) -> dict:
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     for row in rows:
         row.pop("seconds", None)
+        row.pop("cpu_seconds", None)  # process CPU time: a timing like seconds
     result = json.loads((run_dir / "result.json").read_text())
     for key in ("provenance", "history", "run_dir"):
         result.pop(key, None)

@@ -300,7 +300,9 @@ def test_only_rank_0_writes_tensorboard_events(tmp_path):
 #: the strategies of the repo's plugins that refuse a distributed search, and why (see their READMEs)
 REFUSED = {"darts-2nd": "unrolled", "amended": "unrolled", "gibbs": "omega and alpha moves",
            "gibbs-1st": "omega and alpha moves", "gibbs-mean": "omega and alpha moves",
-           "gibbs-1st-mean": "omega and alpha moves", "gibbs-alpha-mean": "omega and alpha moves"}
+           "gibbs-1st-mean": "omega and alpha moves", "gibbs-alpha-mean": "omega and alpha moves",
+           # the training-free searches train nothing: seeds go to separate trials instead
+           "zerocost": "trains nothing", "naswot": "trains nothing", "tenas": "trains nothing"}
 
 
 def test_every_strategy_runs_distributed_or_refuses_with_its_reason():

@@ -78,12 +78,14 @@ def python_results(workdir) -> dict[str, str | None]:
     """Every runnable python block executed in one child process: block id -> None or its error's last line."""
     blocks = {p.id: _small(p.values[1]) for p in BLOCKS if p.values[0] == "python" and p.values[2] is None}
     runner = textwrap.dedent("""
-        import json, sys, traceback
+        import importlib, json, sys, traceback
         blocks = json.load(open(sys.argv[1]))
+        sys.path.insert(0, ".")
         out = {}
-        for name, code in blocks.items():
-            try:
-                exec(compile(code, name, "exec"), {"__name__": "__docs__"})
+        for index, (name, code) in enumerate(blocks.items()):
+            try:  # each block is a module of its own file, as a user's script is: its classes are importable
+                open(f"docs_block_{index}.py", "w").write(code)
+                importlib.import_module(f"docs_block_{index}")
                 out[name] = None
             except BaseException:
                 out[name] = traceback.format_exc(limit=3)[-1500:]

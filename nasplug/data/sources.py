@@ -194,11 +194,10 @@ def image_folder(root: str | None = None, size: int | None = None, test_fraction
     if split:
         x_train, y_train = _decode_all(path / "train", train_samples, size)
         x_test, y_test = _decode_all(path / "test", test_samples, size)
-    else:  # decoded in the folder's order, as before, then split
-        x_train, y_train = _decode_all(path, train_samples, size)
-        x_test, y_test = _decode_all(path, test_samples, size)
-        if x_train.shape[1:] != x_test.shape[1:]:
-            raise ConfigError(f"images under {str(path)!r} differ in size; pass size=N to resize")
+    else:  # one decode of both parts, so one error names every bad image and every size, then split
+        images, labels = _decode_all(path, train_samples + test_samples, size)
+        n = len(train_samples)
+        x_train, y_train, x_test, y_test = images[:n], labels[:n], images[n:], labels[n:]
     return _bundle(f"imagefolder:{path.name}", x_train, y_train, x_test, y_test, len(classes), classes,
                    augment, pad=max(1, x_train.shape[-1] // 8), flip=flip)
 

@@ -101,6 +101,8 @@ def linear_regions(net: nn.Module, batch: Batch, samples: int = 1000, side: int 
     generator = torch.Generator().manual_seed(seed)
     x = torch.randn((samples, batch[0].shape[1], side, side), generator=generator, dtype=batch[0].dtype)
     codes = relu_codes(net, x)
+    if codes.shape[1] == 0:  # no nn.ReLU module to read (a model calling torch.relu): every input shares one pattern
+        return 1.0
     if codes.shape[1] > units:
         codes = codes[:, torch.randperm(codes.shape[1], generator=generator)[:units]]
     return float(torch.unique(codes, dim=0).shape[0])
