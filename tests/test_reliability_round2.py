@@ -497,3 +497,23 @@ def test_unreadable_class_folder_is_reported_as_unreadable(tmp_path, monkeypatch
     monkeypatch.setattr(folder_scan.os, "scandir", scandir)  # root ignores folder permissions: simulate them
     with pytest.raises(ConfigError, match=r"cannot read .*/b' \(permission denied\)"):
         folder_scan.scan_image_folder(tmp_path)
+
+
+def test_skipped_nan_batch_leaves_batchnorm_statistics_alone_under_strict_fairness():
+    """The fairness step runs its own forwards (one per path): a skipped NaN batch must restore BN there too."""
+    from nasplug.pipeline import Pipeline  # noqa: F401  (the registry's first-party components)
+    from nasplug.search.run import SearchRun, merged_config
+    from nasplug.strategies.fairness import accumulated_sgd_step
+
+    config = merged_config({**TINY_SEARCH, "space_options": {"C": 4, "N": 1, "track_running_stats": True,
+                                                              "affine": True},
+                            "on_nonfinite": "skip", "strategy": "random"})
+    run = SearchRun(config)
+    x, y = next(iter(run.train_loader))
+    paths = [run.sample() for _ in range(3)]
+    before = {k: v.clone() for k, v in run.supernet.state_dict().items()}
+    assert accumulated_sgd_step(run, torch.full_like(x, float("nan")), y, paths) == {}
+    after = run.supernet.state_dict()
+    for key, value in before.items():
+        assert torch.equal(value, after[key]), key  # weights and BatchNorm buffers untouched
+    assert math.isfinite(accumulated_sgd_step(run, x, y, paths)["train_loss"])

@@ -208,13 +208,20 @@ class SearchRun:
             restore(statistics)  # the skipped forward must not leave NaN in BatchNorm's running statistics
             return {}
         loss.backward()
+        if not self.step_weights():
+            return {}
+        return {"train_loss": loss_value, "train_acc": accuracy(logits.detach(), y)}
+
+    def step_weights(self) -> bool:
+        """The tail every weight step shares: average the gradients over the ranks, clip, and step; a
+        non-finite gradient norm drops the gradients and skips the step (False) or stops the run."""
         self.average_gradients(self.supernet.parameters())
         norm = float(gradient_norm(self.supernet.parameters(), self.config.grad_clip))
         if not self.finite_or_skip("weight gradient norm", norm):
             self.w_optimizer.zero_grad(set_to_none=True)
-            return {}
+            return False
         self.w_optimizer.step()
-        return {"train_loss": loss_value, "train_acc": accuracy(logits.detach(), y)}
+        return True
 
     def check_stop(self, values: Iterable[float] = ()) -> list[float]:
         """Stop here if a signal reached any rank (:func:`signals.check_agreed`); ``values`` are summed over

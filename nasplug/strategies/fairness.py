@@ -34,7 +34,7 @@ from typing import Any, Mapping, Sequence
 import torch
 import torch.nn.functional as F
 
-from nasplug.divergence import gradient_norm
+from nasplug.divergence import restore, running_statistics
 from nasplug.errors import ConfigError
 
 
@@ -73,6 +73,7 @@ def accumulated_sgd_step(run, x: torch.Tensor, y: torch.Tensor,
 
     run.supernet.train()
     run.w_optimizer.zero_grad(set_to_none=True)
+    statistics = running_statistics(run.supernet) if run.config.on_nonfinite == "skip" else None
     losses, accuracies = [], []
     for selections in paths:
         logits = run.supernet(x, selections)
@@ -83,13 +84,10 @@ def accumulated_sgd_step(run, x: torch.Tensor, y: torch.Tensor,
     total = run.check_stop([sum(losses)])[0] / run.dist.world_size
     if not run.finite_or_skip("training loss", total):
         run.w_optimizer.zero_grad(set_to_none=True)
+        restore(statistics)  # as in sgd_step: the skipped forwards must not leave NaN in BatchNorm's statistics
         return {}
-    run.average_gradients(run.supernet.parameters())
-    norm = float(gradient_norm(run.supernet.parameters(), run.config.grad_clip))
-    if not run.finite_or_skip("weight gradient norm", norm):
-        run.w_optimizer.zero_grad(set_to_none=True)
+    if not run.step_weights():
         return {}
-    run.w_optimizer.step()
     return {"train_loss": sum(losses) / len(losses), "train_acc": sum(accuracies) / len(accuracies)}
 
 
