@@ -28,10 +28,12 @@ cells by shared-weight validation accuracy; the Kendall tau against the
 table is ``random_kendall_tau``/``gdas_kendall_tau`` (and each row's
 ``kendall_tau``, the warmup rows' included).
 
-Besides the nine strategies with their presets, four rows run RSPS and GDAS
+Besides the nine strategies with their presets, five rows run RSPS and GDAS
 with FairNAS's strict fairness (``random-fair``, ``gdas-fair``: every op of
 every edge trained once per step, five forward/backward passes per step,
-:mod:`nasplug.strategies.fairness`) or with TuNAS's op warmup (``random-warmup``, ``gdas-warmup``: the preset plus
+:mod:`nasplug.strategies.fairness`; ``random-fair-screen``: the same fair
+supernet, its final pick made among the 10 of 200 random cells the
+zero-cost vote rates best, ``nasplug-zerocost:proxy-screen``) or with TuNAS's op warmup (``random-warmup``, ``gdas-warmup``: the preset plus
 ``sampler_options={"op_warmup": true}``): every op of an edge trains during
 the first quarter of the search, which is what a short single-path search
 lacks (see ``plugins/nasplug-nb201/README.md``).
@@ -73,7 +75,7 @@ from nasplug.seed_statistics import bootstrap_ci, seed_summary
 REPO = Path(__file__).resolve().parents[1]
 
 #: cheapest first (measured minutes per default trial, see DEFAULT_BUDGET); the report's row order
-STRATEGIES = ("random", "random-warmup", "random-fair", "gdas", "gdas-warmup", "gdas-fair", "tunas", "gibbs-1st",
+STRATEGIES = ("random", "random-warmup", "random-fair", "random-fair-screen", "gdas", "gdas-warmup", "gdas-fair", "tunas", "gibbs-1st",
               "gibbs", "gibbs-mean", "darts", "darts-2nd", "amended")
 #: what a row sets beyond ``strategy=<row>``: TuNAS without a latency term is its own preset (``tunas`` needs a
 #: target); RSPS and GDAS with TuNAS's op warmup (nasplug.strategies.op_warmup), beside the authors' settings, show
@@ -83,13 +85,17 @@ ROW_SETTINGS = {"tunas": {"strategy": "tunas-accuracy"},
                 "gdas-warmup": {"strategy": "gdas", "sampler_options": {"op_warmup": True}},
                 # FairNAS's strict fairness (nasplug.strategies.fairness): every op of every edge trained once a step
                 "random-fair": {"strategy": "random", "sampler_options": {"strict_fairness": True}},
-                "gdas-fair": {"strategy": "gdas", "sampler_options": {"strict_fairness": True}}}
+                "gdas-fair": {"strategy": "gdas", "sampler_options": {"strict_fairness": True}},
+                # the fair supernet picks among the 10 of 200 random cells the zero-cost vote rates best
+                # (nasplug_zerocost.screen): the supernet's bias to parameter-free cells cannot reach the pick
+                "random-fair-screen": {"strategy": "random", "sampler_options": {"strict_fairness": True},
+                                       "arch_optimizer": "nasplug-zerocost:proxy-screen"}}
 #: seeds per row when neither --seeds nor --num-seeds says: 10 (a claim needs them), 3 for the DARTS-family rows,
 #: whose trials take 5-20 CPU minutes each (their interval is shown, and wide)
 DEFAULT_NUM_SEEDS = 10
 FEW_SEED_ROWS = {"gibbs-1st": 3, "gibbs": 3, "darts": 3, "darts-2nd": 3, "amended": 3}  # gibbs-mean: recommended
 #: width of the row-name column in the printed tables
-NAME_WIDTH = 14
+NAME_WIDTH = 18
 #: whose supernet is asked to rank 200 random cells (by preset)
 RANKED = ("random", "gdas")
 LONG_STRATEGIES = ("gdas", "random")
@@ -179,6 +185,9 @@ def _run_trial(job: dict[str, Any], run_dir: Path) -> dict[str, Any]:
         # CPU seconds of this process (summed over resumes): what the trial costs on an idle core
         timing["cpu_seconds"] = timing.get("cpu_seconds", 0.0) + time.process_time() - cpu_started
         atomic_write_json(timing_path, timing)
+    # after the timing: the unscreened comparison is not part of the search's cost
+    if getattr(run.optimizer, "last_screen", None) and not (run_dir / "screen.json").exists():
+        atomic_write_json(run_dir / "screen.json", screen_report(run, job["table"]))
     if wants_ranking and not ranking_path.exists():
         from nasplug_nb201 import load_table
         from nasplug_nb201.ranking import supernet_ranking
@@ -190,6 +199,18 @@ def _run_trial(job: dict[str, Any], run_dir: Path) -> dict[str, Any]:
         atomic_write_json(ranking_path, ranking)
     return {"run_dir": str(run_dir), "status": "resumed" if status == "partial" else "ran",
             "seconds": time.time() - started}
+
+
+def screen_report(run, table_path: str) -> dict[str, Any]:
+    """What the proxy screen changed: its finalists (shared-weight and table accuracy) and the pick the same
+    supernet makes unscreened (the wrapped RSPS's own final pick), both looked up in the table."""
+    from nasplug_nb201 import load_table
+
+    table = load_table(table_path)
+    finalists = [{**f, "table_accuracy": table.accuracy_of(f["choices"])} for f in run.optimizer.last_screen]
+    unscreened = run.optimizer.inner.final_genotype(run)
+    return {"finalists": finalists, "unscreened_pick": str(unscreened),
+            "unscreened_accuracy": table.accuracy_of(unscreened)}
 
 
 def check_same_strategy(run_dir: Path, wanted: str) -> None:
@@ -304,7 +325,10 @@ def read_trial(run_dir: Path) -> dict[str, Any] | None:
     history = result.get("history", [])
     timing = json.loads((run_dir / "timing.json").read_text()) if (run_dir / "timing.json").exists() else {}
     ranking = json.loads((run_dir / "ranking.json").read_text()) if (run_dir / "ranking.json").exists() else {}
-    return {"genotype": result["genotype"]["string"],
+    screen = json.loads((run_dir / "screen.json").read_text()) if (run_dir / "screen.json").exists() else {}
+    return {"unscreened": screen.get("unscreened_accuracy"),
+            "finalists": [f["table_accuracy"] for f in screen.get("finalists", [])],
+            "genotype": result["genotype"]["string"],
             "accuracy": {d: bench.get(f"{d}_test_accuracy", math.nan) for d in DATASETS},
             "curve": [r.get("benchmark", {}).get("test_accuracy", math.nan) for r in history],
             "seconds": sum(r.get("seconds", 0.0) for r in history) + timing.get("final_seconds", 0.0),
@@ -407,6 +431,10 @@ def summarize(args, strategies, epochs: int, seeds) -> dict[str, Any]:
             row["per_seed"] = {str(s): {"cifar10": t["accuracy"]["cifar10"], "genotype": t["genotype"],
                                         "kendall_tau": t["kendall_tau"]} for s, t in done.items()}
             row["curves"] = {str(s): t["curve"] for s, t in done.items()}
+            unscreened = [t["unscreened"] for t in done.values() if t["unscreened"] is not None]
+            if len(unscreened) == len(done):  # proxy-screen: the same supernets' picks without the screen
+                row["unscreened"] = seed_summary(unscreened)
+                row["finalists_mean"] = statistics.fmean(v for t in done.values() for v in t["finalists"])
             taus = [t["kendall_tau"] for t in done.values() if t["kendall_tau"] is not None]
             if taus:
                 row["kendall_tau"] = statistics.fmean(taus)
@@ -438,6 +466,12 @@ def print_report(summary: dict[str, Any], table, label: str) -> None:
               f"{interval(row['ci95']):>15} {'-' if cpu is None else f'{cpu:.1f}':>7} "
               f"{'-' if tau is None else f'{tau:.3f}':>6} {interval(row.get('kendall_tau_ci95_cells')):>15}  "
               f"{pub_text}")
+    for strategy, row in summary.items():
+        if "unscreened" in row:
+            plain = row["unscreened"]
+            print(f"{strategy}: the same supernets unscreened (RSPS's own pick of 100 random cells): mean "
+                  f"{plain['mean']:.2f}, worst {plain['worst']:.2f}, 95% {interval(plain['ci95'])}; the screen's "
+                  f"finalists average {row['finalists_mean']:.2f} in the table")
     print(f"\n{'strategy':<{NAME_WIDTH}} {'CIFAR-100':>14} {'ImageNet16':>14}  seeds   CPU s to reach 90/91/92/93 "
           "(mean curve; worst seed's)")
     for strategy, row in summary.items():

@@ -145,26 +145,40 @@ def run_rs_train(seed: int, args, table) -> dict:
 
 # -- supernet trials written by nb201_search.py ---------------------------------------------------------------
 
+def _sibling(name: str):
+    """A benchmark script beside this one, as a module (the benchmarks folder is not a package)."""
+    import importlib.util
+
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
 def supernet_trials(root: Path) -> dict[str, list[dict]]:
-    """``<budget>/<strategy>`` -> one result per finished trial, its anytime curve from metrics.jsonl."""
+    """``<budget>/<strategy>`` -> one result per finished trial, read as ``nb201_search.py --report`` reads it.
+
+    The anytime curve is the trial's (:func:`nb201_search.anytime_points`): each epoch's derived cell at the
+    epoch's cumulative process CPU seconds, then the final answer at the trial's CPU seconds (RSPS, which
+    derives nothing per epoch, has only that point).  A trial without CPU seconds (from before they were
+    recorded) is flagged with the wall clock.
+    """
+    read_trial = _sibling("nb201_search").read_trial
     rows: dict[str, list[dict]] = {}
     for metrics in sorted(root.glob("*/*/seed*/metrics.jsonl")) if root.is_dir() else []:
         trial = metrics.parent
-        if not (trial / "genotype.json").exists():
+        found = read_trial(trial)
+        if found is None or math.isnan(found["accuracy"]["cifar10"]):
             continue  # unfinished: never averaged in
-        records = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
-        records = [r for r in records if isinstance(r, dict) and "benchmark" in r]
-        if not records:
-            continue
-        clock = "process CPU" if all("cpu_seconds" in r for r in records) else "wall"
-        spent, curve = 0.0, []
-        for r in records:
-            spent = float(r["cpu_seconds"]) if clock == "process CPU" else spent + float(r.get("seconds", 0.0))
-            curve.append((spent, float(r["benchmark"]["test_accuracy"])))
+        curve, clock = found["anytime"], "process CPU"
+        if not curve:
+            curve, clock = [[found["seconds"], found["accuracy"]["cifar10"]]], "wall"
         name = f"{trial.parent.parent.name}/{trial.parent.name}"
         rows.setdefault(name, []).append({"row": name, "seed": int(trial.name[4:]), "accuracy": curve[-1][1],
-                                          "cpu_seconds": curve[-1][0], "curve": curve, "clock": clock,
-                                          "genotype": records[-1].get("genotype")})
+                                          "cpu_seconds": curve[-1][0], "curve": [tuple(p) for p in curve],
+                                          "clock": clock, "genotype": found["genotype"]})
     return rows
 
 

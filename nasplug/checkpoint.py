@@ -10,10 +10,14 @@ sidecar would need two renames, and a kill between them would leave a pair
 that does not match); the file stays an ordinary torch file whose keys
 (``supernet``, ``epoch`` ...) read as before.
 
-Before a new checkpoint replaces ``checkpoint.pt`` the current one becomes
-``checkpoint.prev.pt`` (a hard link renamed into place, so ``checkpoint.pt``
+Before a new checkpoint replaces ``checkpoint.pt`` the current one is copied
+to ``checkpoint.prev.pt`` (a copy renamed into place, so ``checkpoint.pt``
 exists at every instant): when the newest file is damaged,
-``nasplug resume DIR --from-previous`` continues from the one before.
+``nasplug resume DIR --from-previous`` continues from the one before.  A copy,
+not a hard link: a run killed between the two renames would otherwise leave
+both names on one inode, and damage written into ``checkpoint.pt`` in place
+would then take the fallback with it (a drill found exactly that).  The copy
+costs one more write of the checkpoint per epoch.
 """
 
 from __future__ import annotations
@@ -80,14 +84,11 @@ def save_checkpoint(path: str | Path, state: dict[str, Any], keep_previous: bool
     state = {**state, DIGEST_KEY: content_digest(state)}
     if keep_previous and path.exists():
         prev = previous_path(path)
-        tmp = prev.with_name(f".{prev.name}.link.tmp")
+        tmp = prev.with_name(f".{prev.name}.copy.tmp")
         try:
             if tmp.exists():
                 tmp.unlink()
-            try:
-                os.link(path, tmp)
-            except OSError:  # a filesystem without hard links: copy
-                shutil.copyfile(path, tmp)
+            shutil.copyfile(path, tmp)
             os.replace(tmp, prev)
         except OSError as exc:
             raise RunDirError(f"could not keep the previous checkpoint as {prev}: "

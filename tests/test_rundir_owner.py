@@ -81,10 +81,10 @@ def test_a_config_that_is_a_directory_is_one_line(tmp_path, capsys):
     assert len(err.strip().splitlines()) == 1
 
 
-def test_a_leftover_link_temp_file_of_a_killed_save_goes_on_resume(tmp_path):
+def test_a_leftover_copy_temp_file_of_a_killed_save_goes_on_resume(tmp_path):
     run_dir = tmp_path / "run"
     SearchRun(merged_config({**TINY, "epochs": 1, "runs_root": str(tmp_path)}), run_dir=run_dir).run()
-    leftover = run_dir / ".checkpoint.prev.pt.link.tmp"  # a kill between the link and its rename
+    leftover = run_dir / ".checkpoint.prev.pt.copy.tmp"  # a kill between the copy and its rename
     leftover.write_bytes(b"x")
     SearchRun.resume(run_dir).run()
     assert not leftover.exists()
@@ -140,3 +140,25 @@ def test_config_json_records_the_component_defaults_actually_used(tmp_path):
     assert sampler["options"] == {"op_warmup": False}
     assert "op_warmup" not in sampler["defaults"] and "warmup_fraction" in sampler["defaults"]
     assert components["space"]["defaults"]  # C and N are given; the space's other defaults are recorded
+
+
+def test_a_kill_between_keeping_the_previous_and_writing_the_new_checkpoint_leaves_two_files(tmp_path, monkeypatch):
+    """The fallback must be a file of its own: damage written into checkpoint.pt in place (the drill's
+    corrupt-ckpt-4 found it when the previous checkpoint was a hard link) must leave checkpoint.prev.pt whole."""
+    from nasplug import checkpoint as checkpoint_module
+    from nasplug.checkpoint import load_checkpoint, save_checkpoint
+
+    path = tmp_path / "checkpoint.pt"
+    save_checkpoint(path, {"epoch": 1, "weights": torch.ones(3)})
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt("killed before the new checkpoint was written")
+
+    monkeypatch.setattr(checkpoint_module, "atomic_torch_save", killed)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(path, {"epoch": 2, "weights": torch.zeros(3)})
+    previous = tmp_path / "checkpoint.prev.pt"
+    assert not os.path.samefile(path, previous)
+    with open(path, "r+b") as fh:  # damage in place, as a bad disk or a careless tool would
+        fh.write(b"\0" * 64)
+    assert load_checkpoint(previous)["epoch"] == 1

@@ -43,19 +43,33 @@ def test_bootstrap_interval_covers_the_mean_and_shrinks_with_more_seeds():
     assert a <= few.mean() <= b and c <= many.mean() <= d and d - c < b - a
 
 
-def test_supernet_trials_read_cumulative_cpu_or_fall_back_to_wall_seconds(tmp_path):
-    def trial(strategy, seed, records):
+def test_supernet_trials_read_each_epochs_cell_and_the_final_pick_at_cumulative_cpu_seconds(tmp_path):
+    def trial(strategy, seed, history, final, cpu_seconds=None):
         path = tmp_path / "C8N1-e2" / strategy / f"seed{seed}"
         path.mkdir(parents=True)
-        (path / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in records) + "\n")
+        (path / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in history) + "\n")
         (path / "genotype.json").write_text("{}")
+        (path / "config.json").write_text("{}")
+        (path / "result.json").write_text(json.dumps({"genotype": {"string": "g"}, "history": history,
+                                                      "benchmark": {"cifar10_test_accuracy": final}}))
+        if cpu_seconds is not None:
+            (path / "timing.json").write_text(json.dumps({"cpu_seconds": cpu_seconds, "final_seconds": 1.0}))
 
     trial("gdas", 0, [{"epoch": 0, "seconds": 5.0, "cpu_seconds": 4.0, "benchmark": {"test_accuracy": 80.0}},
-                      {"epoch": 1, "seconds": 5.0, "cpu_seconds": 9.0, "benchmark": {"test_accuracy": 85.0}}])
-    trial("random", 0, [{"epoch": 0, "seconds": 5.0, "benchmark": {"test_accuracy": 88.0}},
-                        {"epoch": 1, "seconds": 6.0, "benchmark": {"test_accuracy": 90.0}}])
+                      {"epoch": 1, "seconds": 5.0, "cpu_seconds": 9.0, "benchmark": {"test_accuracy": 85.0}}],
+          85.0, cpu_seconds=10.0)
+    # RSPS derives no cell per epoch: its only point is the final pick, at the trial's CPU seconds
+    trial("random", 0, [{"epoch": 0, "seconds": 5.0, "cpu_seconds": 4.0}, {"epoch": 1, "seconds": 6.0,
+                                                                          "cpu_seconds": 8.0}], 91.0, 12.5)
+    # a trial from before CPU seconds were recorded: its wall seconds, flagged
+    trial("old", 0, [{"epoch": 0, "seconds": 5.0, "benchmark": {"test_accuracy": 88.0}}], 88.0)
+    unfinished = tmp_path / "C8N1-e2" / "gdas" / "seed1"
+    unfinished.mkdir()
+    (unfinished / "metrics.jsonl").write_text(json.dumps({"epoch": 0, "cpu_seconds": 1.0}) + "\n")
     rows = ttq.supernet_trials(tmp_path)
-    assert rows["C8N1-e2/gdas"][0]["curve"] == [(4.0, 80.0), (9.0, 85.0)]
+    assert [r["seed"] for r in rows["C8N1-e2/gdas"]] == [0]  # the unfinished trial is never averaged in
+    assert rows["C8N1-e2/gdas"][0]["curve"] == [(4.0, 80.0), (9.0, 85.0), (10.0, 85.0)]
     assert rows["C8N1-e2/gdas"][0]["clock"] == "process CPU"
-    assert rows["C8N1-e2/random"][0]["curve"] == [(5.0, 88.0), (11.0, 90.0)]
-    assert rows["C8N1-e2/random"][0]["clock"] == "wall"
+    assert rows["C8N1-e2/random"][0]["curve"] == [(12.5, 91.0)]
+    assert rows["C8N1-e2/random"][0]["accuracy"] == 91.0
+    assert rows["C8N1-e2/old"][0]["clock"] == "wall"

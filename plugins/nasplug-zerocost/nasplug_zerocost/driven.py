@@ -44,7 +44,7 @@ class ProxyQuality:
         return float((below + 0.5 * ties) / len(self.reference))  # mid-rank: ties count half
 
 
-def _inner_optimizer(search: str, options: Mapping[str, Any] | None) -> ArchOptimizer:
+def inner_optimizer(search: str, options: Mapping[str, Any] | None) -> ArchOptimizer:
     from nasplug import registry as registry_module
 
     if not isinstance(search, str):
@@ -179,7 +179,7 @@ def proxy_quality(search: str = "nasplug-nb201:rea", proxy: str = "naswot", refe
                   search_options: Mapping[str, Any] | None = None, batches: int = 1, batch_size: int = 64,
                   proxy_options: Mapping[str, Any] | None = None) -> ProxyQualitySearch:
     """``proxy-quality``: the query search ``search`` with ``proxy`` as its quality signal."""
-    return ProxyQualitySearch(_inner_optimizer(search, search_options), proxy, reference, batches, batch_size,
+    return ProxyQualitySearch(inner_optimizer(search, search_options), proxy, reference, batches, batch_size,
                               proxy_options)
 
 
@@ -187,7 +187,7 @@ def proxy_warmstart(search: str = "nasplug:gradient", proxy: str = "naswot", cel
                     search_options: Mapping[str, Any] | None = None, batches: int = 1, batch_size: int = 64,
                     proxy_options: Mapping[str, Any] | None = None) -> ProxyWarmStart:
     """``proxy-warmstart``: the differentiable search ``search`` started from ``proxy``'s per-choice logits."""
-    return ProxyWarmStart(_inner_optimizer(search, search_options), proxy, cells, scale, batches, batch_size,
+    return ProxyWarmStart(inner_optimizer(search, search_options), proxy, cells, scale, batches, batch_size,
                           proxy_options)
 
 

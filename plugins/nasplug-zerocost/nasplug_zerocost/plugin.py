@@ -16,9 +16,11 @@ def nasplug_proxies():
 @hookimpl
 def nasplug_arch_optimizers():
     from nasplug_zerocost.driven import proxy_quality, proxy_warmstart
+    from nasplug_zerocost.screen import proxy_screen
     from nasplug_zerocost.search import TrainingFreeSearch
 
-    return {"zerocost": TrainingFreeSearch, "proxy-quality": proxy_quality, "proxy-warmstart": proxy_warmstart}
+    return {"zerocost": TrainingFreeSearch, "proxy-quality": proxy_quality, "proxy-warmstart": proxy_warmstart,
+            "proxy-screen": proxy_screen}
 
 
 @hookimpl
