@@ -246,6 +246,13 @@ class ModelSpace(SearchSpace):
         return {path: [{**cfg, "model_input": list(input_shape)} for cfg in configs]
                 for path, configs in self._units(input_shape).latency_units().items()}
 
+    def active_decisions(self, choices: Mapping[str, int]) -> set[str]:
+        """The decisions whose value matters for ``choices``: not those nested in an unchosen LayerChoice
+        candidate or in a Repeat block beyond the chosen depth (REINFORCE's log pi and the measured latency
+        table count only these)."""
+        return set(self._units(self.input_shape).active_decisions({d.name: self.choice_index(d, choices)
+                                                                   for d in self._decisions}))
+
     def unit_key(self, cfg: Mapping[str, Any]) -> str:
         return unit_key(cfg)
 

@@ -83,6 +83,18 @@ def unit_paths(model: nn.Module) -> list[str]:
     return found
 
 
+class _Recording(dict):
+    """The choices, noting which decisions were read: freezing reads only those the child keeps."""
+
+    def __init__(self, items):
+        super().__init__(items)
+        self.read: set[str] = set()
+
+    def __getitem__(self, name):
+        self.read.add(name)
+        return super().__getitem__(name)
+
+
 class _Probe(nn.Module):
     """Runs one unit and notes the shapes it received (batch axis left out) in ``records``."""
 
@@ -131,18 +143,26 @@ class ModelUnits:
             parent, _, name = path.rpartition(".")
             owner = self._probed.get_submodule(parent) if parent else self._probed
             setattr(owner, name, _Probe(owner.get_submodule(name), path))
-        self._traces: OrderedDict[tuple[int, ...], list[tuple[str, list]]] = OrderedDict()
+        self._traces: OrderedDict[tuple[int, ...], tuple[list[tuple[str, list]], frozenset[str]]] = OrderedDict()
 
     # -- tracing --------------------------------------------------------------
     def trace(self, choices: Mapping[str, int]) -> list[tuple[str, list]]:
         """(unit path, input shapes) of every unit the child of ``choices`` runs, in the order it runs them."""
+        return self._traced(choices)[0]
+
+    def active_decisions(self, choices: Mapping[str, int]) -> frozenset[str]:
+        """The decisions the child of ``choices`` keeps: not those inside an unchosen candidate or a block
+        beyond the chosen depth (freezing the child reads exactly these)."""
+        return self._traced(choices)[1]
+
+    def _traced(self, choices: Mapping[str, int]) -> tuple[list[tuple[str, list]], frozenset[str]]:
         key = tuple(int(choices[d.name]) for d in self.decisions)
         if key in self._traces:
             self._traces.move_to_end(key)
             return self._traces[key]
+        chosen = _Recording(zip([d.name for d in self.decisions], key))
         with torch.random.fork_rng(devices=[]), torch.no_grad():  # the search's random stream is left alone
-            child = freeze_tree(copy.deepcopy(self._probed), dict(zip([d.name for d in self.decisions], key)),
-                                inherit=True).eval()
+            child = freeze_tree(copy.deepcopy(self._probed), chosen, inherit=True).eval()
             records: list[tuple[str, list]] = []
             for probe in child.modules():
                 if isinstance(probe, _Probe):
@@ -150,8 +170,8 @@ class ModelUnits:
             child(torch.zeros((1,) + self.input_shape))
         if len(self._traces) >= MEMO_SIZE:
             self._traces.popitem(last=False)
-        self._traces[key] = records
-        return records
+        self._traces[key] = (records, frozenset(chosen.read))
+        return self._traces[key]
 
     def _config(self, path: str, choices: Mapping[str, int], inputs: list) -> dict[str, Any]:
         labels = {d.name: d.choices for d in self.decisions}
