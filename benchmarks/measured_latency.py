@@ -2,6 +2,7 @@
 
     python benchmarks/measured_latency.py [--space nb201 --space-option C=16] [--archs 20] [--size 32]
     python benchmarks/measured_latency.py --space proxylessnas
+    python benchmarks/measured_latency.py --example [--lookup]
 
 For one space: measures the ``measured`` model's table (each decision's
 choices in place, over random backgrounds) at SIZExSIZE inputs, then for
@@ -12,6 +13,11 @@ of two independent measurements of the same children (the ceiling any
 predictor can reach here), and the spread of their ratios.  Target: Spearman
 >= 0.9.  The last line is a JSON object of the figures.  Without ``--space``
 it runs nb201 (C=16, N=5) and proxylessnas (width 0.5, layers 1,2,2,2,2,1), one after the other.
+``--example`` runs the user-model example instead (``examples/own_model/cifar_resnet.py``: a model space with
+LayerChoice, InputChoice, ValueChoice widths and kernels, and Repeat depths; the same as ``--space model
+--space-option model=cifar_resnet:CifarResNet`` with that folder on the path).  ``--lookup`` also compares the
+TuNAS ``lookup`` model's predictions (its per-unit table, measured like TuNAS's, summed over the child's units)
+with the same measured children.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import json
 import statistics
 import sys
 import time
+from pathlib import Path
 
 import torch
 from scipy.stats import spearmanr
@@ -32,6 +39,9 @@ from nasplug.measured_latency import MeasuredLatencyModel
 #: nb201 as the table was made (C=16, N=5); a ProxylessNAS space at half width and 10 searched layers (the full
 #: one has 57 decisions: its table is some 240 children, too long to time on a shared 2-core machine)
 DEFAULT_SPACES = (("nb201", {"C": 16, "N": 5}), ("proxylessnas", {"width": 0.5, "layers": [1, 2, 2, 2, 2, 1]}))
+#: the user-model example's folder and its model (``--example``)
+EXAMPLE_DIR = Path(__file__).resolve().parents[1] / "examples" / "own_model"
+EXAMPLE_SPACE = ("model", {"model": "cifar_resnet:CifarResNet"})
 
 
 def run_space(name: str, options: dict, args) -> dict:
@@ -63,6 +73,23 @@ def run_space(name: str, options: dict, args) -> dict:
                                                round(ratios[-1], 3)],
            "measured_ms_min_max": [round(min(measured), 2), round(max(measured), 2)],
            "mean_abs_pct_error": round(100 * statistics.fmean(abs(p - m) / m for p, m in zip(predicted, measured)), 1)}
+    if args.lookup:
+        from nasplug_tunas.latency import LookupLatencyModel
+
+        lookup = LookupLatencyModel()
+        started = time.perf_counter()
+        lookup.prepare(space, shape, 10)
+        looked_up = [lookup.predict(c) for c in archs.values()]
+        row.update({"lookup_entries": len(lookup.table),
+                    "lookup_seconds": round(time.perf_counter() - started, 1),
+                    "spearman_lookup_vs_measured": round(float(spearmanr(looked_up, measured).statistic), 3),
+                    "spearman_lookup_vs_remeasured": round(float(spearmanr(looked_up, again).statistic), 3),
+                    "lookup_mean_abs_pct_error": round(100 * statistics.fmean(abs(p - m) / m for p, m in
+                                                                               zip(looked_up, measured)), 1)})
+        print(f"{name}: lookup table of {len(lookup.table)} unit entries in {row['lookup_seconds']:.0f}s; Spearman "
+              f"lookup vs measured {row['spearman_lookup_vs_measured']} (vs a second measurement "
+              f"{row['spearman_lookup_vs_remeasured']}), mean abs error {row['lookup_mean_abs_pct_error']}%",
+              flush=True)
     print(f"{name}: table of {len(model.children)} children in {table_seconds:.0f}s; Spearman table vs measured "
           f"{row['spearman_table_vs_measured']} (vs a second measurement {row['spearman_table_vs_remeasured']}); "
           f"measured vs remeasured {row['spearman_measured_vs_remeasured']} (noise ceiling), ratios "
@@ -80,9 +107,15 @@ def main(argv=None) -> dict:
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--backgrounds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--example", action="store_true", help="the user-model example (examples/own_model)")
+    parser.add_argument("--lookup", action="store_true", help="also TuNAS's per-unit lookup table")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    spaces = [(args.space, parse_options(args.space_option))] if args.space else list(DEFAULT_SPACES)
+    if args.example:
+        sys.path.insert(0, str(EXAMPLE_DIR))
+        spaces = [EXAMPLE_SPACE]
+    else:
+        spaces = [(args.space, parse_options(args.space_option))] if args.space else list(DEFAULT_SPACES)
     rows = [run_space(name, options, args) for name, options in spaces]
     result = {"threads": 1, "clock": "thread CPU time", "statistic": "lower quartile", "rows": rows}
     print(json.dumps(result))

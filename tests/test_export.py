@@ -38,12 +38,24 @@ class PlainNet(nn.Module):
         return self.head(torch.flatten(x, 1))
 
 
+#: a user model's choices, every kind taken away from its default: a LayerChoice candidate, the InputChoice's
+#: second input, a ValueChoice width and kernel, and a Repeat depth of 2
+USER_CHOICES = {"width": "8", "op": "conv3", "blocks": "2", "blocks/0/conv/kernel_size": "3",
+                "blocks/1/conv/kernel_size": "1", "blocks/0/merge": "1", "blocks/1/merge": "0"}
+
+
 def child_of(space_name: str) -> nn.Module:
     if space_name == "plain":
         torch.manual_seed(0)
         return PlainNet().eval()
-    space = build_space(space_name, registry_module.default_registry())
-    genotype = space.genotype_from_choices(space.sample(torch.Generator().manual_seed(3)))
+    if space_name == "model":
+        from nasplug.nn import model_space
+
+        space = model_space("nasplug.testing.model:TinyChoiceNet")
+        genotype = space.genotype_from_json({"model": space.model_label, "choices": USER_CHOICES})
+    else:
+        space = build_space(space_name, registry_module.default_registry())
+        genotype = space.genotype_from_choices(space.sample(torch.Generator().manual_seed(3)))
     torch.manual_seed(0)
     # what retraining adds and export must leave out: DARTS's auxiliary head and drop-path
     child = space.build_child(genotype, SHAPE, 10, **({"auxiliary": True} if space_name == "darts" else {}))
@@ -78,7 +90,7 @@ def load_exported(format: str, out: Path):
 
 
 @pytest.mark.parametrize("format", FORMATS)
-@pytest.mark.parametrize("space_name", SPACES + ("plain",))
+@pytest.mark.parametrize("space_name", SPACES + ("plain", "model"))
 def test_export_round_trip_gives_the_same_outputs(tmp_path, space_name, format):
     if format == "onnx":
         pytest.importorskip("onnxruntime")

@@ -135,3 +135,26 @@ def test_usable_as_the_tunas_reward_cost_and_kept_for_a_resumed_search(tmp_path,
     resumed = SearchRun.resume(tmp_path / "run")
     assert resumed.latency_model.base == run.latency_model.base
     resumed.run()
+
+
+def test_on_a_user_model_only_the_decisions_a_child_keeps_are_summed_and_measured(tmp_path):
+    """A Repeat block beyond the chosen depth is not in the child: its choices cost nothing there, and its costs
+    are measured only on backgrounds deep enough to have it."""
+    from nasplug.nn import model_space
+
+    user = model_space("nasplug.testing.model:TinyChoiceNet")
+    shallow = {d.name: 0 for d in user.decisions}  # depth 0: neither block is in the child
+    assert user.active_decisions(shallow) == {"width", "op", "blocks"}
+    deep = {**shallow, "blocks": 2}
+    assert {"blocks/1/conv/kernel_size", "blocks/1/merge"} <= user.active_decisions(deep)
+    model = MeasuredLatencyModel(**{**FAST, "backgrounds": 2})
+    # a fake clock: a child costs 1 plus the choice indices of the decisions it keeps, so a cost measured on a
+    # background without the block would be 0, and the entry an average below 1
+    model._time_all = lambda archs: {key: 1.0 + sum(v for name, v in c.items() if name in user.active_decisions(c))
+                                     for key, c in archs.items()}
+    model.prepare(user, SHAPE, 10)
+    assert float(model.costs["blocks/1/merge"][1]) == pytest.approx(1.0)
+    assert float(model.costs["blocks/1/conv/kernel_size"][1]) == pytest.approx(1.0)
+    other = {**shallow, "blocks/1/merge": 1, "blocks/0/conv/kernel_size": 1}
+    assert model.predict(other) == model.predict(shallow)
+    assert model.predict({**deep, "blocks/1/merge": 1}) == pytest.approx(model.predict(deep) + 1.0)

@@ -1,10 +1,11 @@
 """Every shipped strategy on a user's model (nasplug.nn), and a killed search on one resuming exactly."""
 
+import json
+
 import pytest
 import torch
 
 from nasplug import Pipeline, registry
-from nasplug.errors import ConfigError
 from nasplug.nn import model_space
 from nasplug.search.run import SearchRun, merged_config
 
@@ -13,7 +14,8 @@ RUN = dict(data="digits", epochs=1, steps_per_epoch=1, batch_size=16, threads=1,
 
 #: options a strategy's preset needs on any space (its reward's latency target) or that keep it to seconds here
 STRATEGY_OPTIONS = {
-    "tunas": {"latency_target": 0.01, "latency_model": "flops"},
+    # the preset's own latency model: TuNAS's per-unit lookup table, timed on the user's model
+    "tunas": {"latency_target": 0.01},
     "random": {"optimizer_options": {"num_candidates": 4, "screen_batches": 1, "top_k": 2}},
     # the training-free searches score one cell per step: one cell in this one-step epoch
     "zerocost": {"optimizer_options": {"cells": 1}},
@@ -35,14 +37,20 @@ def test_each_shipped_strategy_runs_one_epoch_on_a_user_model(tmp_path, space, s
     assert set(choices) == set(space.decision_names())
     assert (tmp_path / "run" / "genotype.json").exists() and len(result.history) == 1
     if "latency_target" in options:
-        assert result.history[0]["derived_latency"] > 0  # the flops model counted the user's child
+        assert result.history[0]["derived_latency"] > 0  # the latency model timed the user's child
 
 
-def test_tunas_lookup_table_is_refused_before_the_run_directory_exists(tmp_path, space):
-    """The lookup table times the mobile spaces' layer units, which a user's model does not list."""
-    with pytest.raises(ConfigError, match="latency model 'lookup' needs a space that lists its layer units"):
-        Pipeline(space=space, strategy="tunas", latency_target=0.01, run_dir=tmp_path / "run", **RUN).search()
-    assert not (tmp_path / "run").exists()
+def test_tunas_preset_searches_a_user_model_with_its_lookup_table(tmp_path, space):
+    """The plain preset: its lookup table times the model's units (every kind of choice) and is kept in the run."""
+    from nasplug_tunas.latency import RUN_TABLE
+
+    result = Pipeline(space=space, strategy="tunas", latency_target=0.01, run_dir=tmp_path / "run", **RUN).search()
+    table = json.loads((tmp_path / "run" / RUN_TABLE).read_text())
+    assert table["space"] == "model" and table["unit"] == "ms"
+    units = {key.split("|")[0] for key in table["entries"]}
+    assert {"op", "blocks.blocks.0", "blocks.blocks.1", "classifier"} <= units  # LayerChoice, Repeat's blocks
+    assert any("merge" in key and "kernel_size" in key for key in table["entries"])  # InputChoice, kernel
+    assert result.history[0]["derived_latency"] > 0
 
 
 def test_flops_latency_model_counts_the_chosen_child(space):
@@ -64,9 +72,11 @@ class Killed(Exception):
 
 @pytest.mark.parametrize("strategy", ["gdas", "tunas"])
 def test_a_killed_search_on_a_user_model_resumes_to_the_same_genotype(tmp_path, strategy):
+    # the flops model: a timed table would differ between the uninterrupted run and the killed one
+    latency = {"latency_model": "flops"} if strategy == "tunas" else {}
     options = dict(space="model", space_options={"model": TINY}, strategy=strategy, data="digits", epochs=3,
                    steps_per_epoch=3, batch_size=16, threads=1, eval_batches=1, seed=2,
-                   runs_root=str(tmp_path), **STRATEGY_OPTIONS.get(strategy, {}))
+                   runs_root=str(tmp_path), **STRATEGY_OPTIONS.get(strategy, {}), **latency)
     full = SearchRun(merged_config(options), run_dir=tmp_path / "full").run()
 
     def kill_in_epoch_2(run, event):

@@ -24,7 +24,9 @@ from nasplug.components import Selection
 from nasplug.errors import ConfigError, GenotypeError
 from nasplug.import_path import import_path_of, resolve
 from nasplug.nn.context import selecting
+from nasplug.nn.freezing import freeze_tree
 from nasplug.nn.mutable import Mutable
+from nasplug.nn.units import ModelUnits, unit_key
 from nasplug.spaces.base import Decision, Genotype, SearchSpace, Supernet, as_probability_lists
 
 #: containers inside choice modules left out of decision names (``stage1/0/op/conv/...``, not ``.../blocks/0/...``)
@@ -87,18 +89,6 @@ def collect_decisions(model: nn.Module) -> tuple[Decision, ...]:
             names[role] = name
         module.bind(names)
     return tuple(decisions)
-
-
-def freeze_tree(module: nn.Module, chosen: Mapping[str, int], inherit: bool) -> nn.Module:
-    """``module`` with every choice module replaced by its chosen plain module (in place where it can be)."""
-    if isinstance(module, Mutable):
-        values = {role: choice.values[chosen[module.decision_name(role)]] for role, choice in module.value_choices()}
-        return freeze_tree(module.freeze(values, inherit), chosen, inherit)
-    for name, child in list(module.named_children()):
-        frozen = freeze_tree(child, chosen, inherit)
-        if frozen is not child:
-            setattr(module, name, frozen)
-    return module
 
 
 class ModelSupernet(Supernet):
@@ -235,6 +225,43 @@ class ModelSpace(SearchSpace):
         else:
             model = self._model(input_shape, num_classes)
         return freeze_tree(model, chosen, inherit=supernet is not None)
+
+    # -- latency units (a per-layer lookup table: nasplug_tunas's ``lookup``) ---
+    def _units(self, input_shape, num_classes: int | None = None) -> ModelUnits:
+        """The latency units of this model at ``input_shape`` (built once per shape and class count)."""
+        key = (tuple(input_shape), num_classes)
+        cache = self.__dict__.setdefault("_unit_cache", {})
+        if key not in cache:
+            cache[key] = ModelUnits(self._model(key[0], num_classes), self._decisions, key[0])
+        return cache[key]
+
+    def layer_configs(self, choices: Mapping[str, int], input_shape) -> list[dict[str, Any]]:
+        """The units the child of ``choices`` runs, each with its own choices and the shapes it receives."""
+        configs = self._units(input_shape).layer_configs({d.name: self.choice_index(d, choices)
+                                                           for d in self._decisions})
+        return [{**cfg, "model_input": list(input_shape)} for cfg in configs]
+
+    def latency_units(self, input_shape) -> dict[str, list[dict[str, Any]]]:
+        """Every configuration each unit can take (:mod:`nasplug.nn.units`), for a per-layer lookup table."""
+        return {path: [{**cfg, "model_input": list(input_shape)} for cfg in configs]
+                for path, configs in self._units(input_shape).latency_units().items()}
+
+    def active_decisions(self, choices: Mapping[str, int]) -> set[str]:
+        """The decisions whose value matters for ``choices``: not those nested in an unchosen LayerChoice
+        candidate or in a Repeat block beyond the chosen depth (REINFORCE's log pi and the measured latency
+        table count only these)."""
+        return set(self._units(self.input_shape).active_decisions({d.name: self.choice_index(d, choices)
+                                                                   for d in self._decisions}))
+
+    def unit_key(self, cfg: Mapping[str, Any]) -> str:
+        return unit_key(cfg)
+
+    def build_unit(self, cfg: Mapping[str, Any], num_classes: int) -> nn.Module:
+        """The standalone child module of one unit configuration (for timing it)."""
+        return self._units(cfg["model_input"], num_classes).build_unit(cfg)
+
+    def unit_inputs(self, cfg: Mapping[str, Any], batch_size: int) -> tuple:
+        return ModelUnits.unit_inputs(cfg, batch_size)
 
     # -- genotypes ------------------------------------------------------------
     def derive(self, probabilities) -> ModelGenotype:

@@ -6,7 +6,11 @@ layer's time depends on its own choices and its input/output filters only.
 :class:`LookupLatencyModel` builds such a table by timing every
 configuration of every unit (stem, each layer, head) of a space in place,
 as a standalone child module at that unit's input resolution, and sums the
-entries of an architecture's units.  The table is saved as JSON with a
+entries of an architecture's units.  A space offers its units through five
+methods (:data:`UNIT_PROTOCOL`): the mobile spaces list stem, layers and head;
+a user's ``model_space(...)`` lists its choice modules, its plain blocks and
+its fixed modules (``nasplug.nn.units``), so this module needs to know
+neither.  The table is saved as JSON with a
 description of the device, so a search elsewhere (or a resumed one) reuses
 it, and a table measured on a phone can be given to :class:`TableFileLatencyModel`.
 
@@ -40,6 +44,9 @@ logger = logging.getLogger(__name__)
 TABLE_FORMAT = "nasplug-tunas/lookup-v1"
 #: the lookup table's file name in a run directory (when no ``path`` is given)
 RUN_TABLE = "latency_table.json"
+#: what a space provides for a per-unit table: every unit configuration, an architecture's units, each
+#: configuration's table key, its standalone child module, and random inputs of the shapes it receives
+UNIT_PROTOCOL = ("latency_units", "layer_configs", "unit_key", "build_unit", "unit_inputs")
 
 
 def device_description(threads: int, batch_size: int, clock: str = "wall") -> dict[str, Any]:
@@ -96,9 +103,10 @@ def additive_fit(space, predict, samples: int | None = None, seed: int = 0) -> t
 
 
 def _require_units(space, model: str):
-    if not (hasattr(space, "latency_units") and hasattr(space, "layer_configs")):
+    if not all(hasattr(space, method) for method in UNIT_PROTOCOL):
         raise ConfigError(f"latency model {model!r} needs a space that lists its layer units "
-                          f"(proxylessnas, proxylessnas-enlarged, mobilenetv3-like); space {space.name!r} does not. "
+                          f"(proxylessnas, proxylessnas-enlarged, mobilenetv3-like, or a model_space(...) of "
+                          f"nasplug.nn); space {space.name!r} does not. "
                           "Use latency_model='flops' (MACs of the child, device-free), or 'table-file' with a "
                           "per-architecture table")
 
@@ -115,8 +123,7 @@ class _UnitTableModel(LatencyModel):
         self._additive: tuple[float, dict[str, torch.Tensor]] | None = None
 
     def unit_keys(self, choices: Mapping[str, int]) -> list[str]:
-        from nasplug_tunas.mobile_space import unit_key
-        return [unit_key(cfg) for cfg in self.space.layer_configs(choices, self.input_shape)]
+        return [self.space.unit_key(cfg) for cfg in self.space.layer_configs(choices, self.input_shape)]
 
     def predict(self, choices: Mapping[str, int]) -> float:
         total = 0.0
@@ -208,41 +215,43 @@ class LookupLatencyModel(_UnitTableModel):
         Entries are timed round-robin ``rounds`` times and the median kept, so
         a change in machine load during measuring shifts every entry alike.
         """
-        from nasplug_tunas.mobile_space import build_unit, unit_key
         previous = torch.get_num_threads()
         torch.set_num_threads(self.threads)
         try:
             units = {}
             for unit, configs in self.space.latency_units(self.input_shape).items():
                 for cfg in configs:
-                    key = unit_key(cfg)
+                    key = self.space.unit_key(cfg)
                     if key not in units:
-                        units[key] = (build_unit(cfg, self.space, self.num_classes),
-                                      (cfg["c_in"], cfg["resolution"], cfg["resolution"]))
+                        units[key] = (self.space.build_unit(cfg, self.num_classes),
+                                      self.space.unit_inputs(cfg, self.batch_size))
             samples: dict[str, list[float]] = {key: [] for key in units}
             with progress(self.rounds * len(units), f"measuring the {self.space.name} latency table", "unit",
                           log=logger) as bar:
                 for _ in range(self.rounds):
-                    for key, (module, shape) in units.items():
-                        samples[key].append(self.time_module(module, shape))
+                    for key, (module, inputs) in units.items():
+                        samples[key].append(self.time_call(module, inputs))
                         bar.update(1)
             self.table = {key: statistics.median(v) for key, v in samples.items()}
         finally:
             torch.set_num_threads(previous)
         self.device = device_description(self.threads, self.batch_size, self.clock)
 
-    @torch.no_grad()
     def time_module(self, module: torch.nn.Module, shape) -> float:
-        """Median milliseconds of one forward of ``module`` in eval mode on a random batch."""
+        """Median milliseconds of one forward of ``module`` in eval mode on a random batch of one shape."""
+        return self.time_call(module, (torch.randn((self.batch_size,) + tuple(shape)),))
+
+    @torch.no_grad()
+    def time_call(self, module: torch.nn.Module, inputs: tuple) -> float:
+        """Median milliseconds of ``module(*inputs)`` in eval mode (``warmup`` untimed calls first)."""
         module.eval()
-        x = torch.randn((self.batch_size,) + tuple(shape))
         for _ in range(self.warmup):
-            module(x)
+            module(*inputs)
         times = []
         timer = time.thread_time if self.clock == "cpu" else time.perf_counter
         for _ in range(self.repeats):
             start = timer()
-            module(x)
+            module(*inputs)
             times.append((timer() - start) * 1e3)
         return statistics.median(times)
 

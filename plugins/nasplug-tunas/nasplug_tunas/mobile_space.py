@@ -25,6 +25,7 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 import attrs
+import torch
 import torch.nn.functional as F
 from torch import nn
 
@@ -342,6 +343,17 @@ class MobileSpace(SearchSpace):
             prev_counts = counts
         units["head"] = [{**configs[-1], "c_in": c} for c in sorted(set(prev_counts))]
         return units
+
+    # the per-unit table's protocol (nasplug_tunas.latency): a key, a standalone module and inputs per unit
+    def unit_key(self, cfg: Mapping[str, Any]) -> str:
+        return unit_key(cfg)
+
+    def build_unit(self, cfg: Mapping[str, Any], num_classes: int) -> nn.Module:
+        return build_unit(cfg, self, num_classes)
+
+    def unit_inputs(self, cfg: Mapping[str, Any], batch_size: int) -> tuple:
+        """One random batch at the unit's own input channels and resolution."""
+        return (torch.randn(batch_size, cfg["c_in"], cfg["resolution"], cfg["resolution"]),)
 
 
 def unit_key(cfg: Mapping[str, Any]) -> str:
