@@ -25,9 +25,8 @@ from nasplug.components import ArchOptimizer
 from nasplug.errors import ConfigError
 
 from nasplug_zerocost.driven import inner_optimizer
-from nasplug_zerocost.registered import resolve_proxies
 from nasplug_zerocost.scoring import cell_key, vote
-from nasplug_zerocost.search import DEFAULT_PROXIES, CellScorer, positive_int, scoring_batches
+from nasplug_zerocost.search import DEFAULT_PROXIES, CellScorer, positive_int, scoring_batches, voting_proxies
 
 
 def distinct_cells(space, count: int, generator: torch.Generator) -> list[dict[str, int]]:
@@ -61,18 +60,13 @@ class ProxyScreen(ArchOptimizer):
                  batch_size: int, proxy_options: Mapping[str, Mapping[str, Any]] | None,
                  weights: Mapping[str, float] | None):
         self.inner = inner
-        self.proxy_names = [proxies] if isinstance(proxies, str) else list(proxies)
-        self.proxies = resolve_proxies(self.proxy_names, proxy_options)
+        self.proxy_names, self.proxies, self.weights = voting_proxies("proxy-screen", proxies, proxy_options, weights)
         self.cells = positive_int("proxy-screen", "cells", cells)
         self.keep = positive_int("proxy-screen", "keep", keep)
         if self.keep > self.cells:
             raise ConfigError(f"proxy-screen keep must be at most cells ({self.cells}), got {keep!r}")
         self.batches = positive_int("proxy-screen", "batches", batches)
         self.batch_size = positive_int("proxy-screen", "batch_size", batch_size)
-        if weights is not None and set(weights) - set(self.proxy_names):
-            raise ConfigError(f"proxy-screen weights name {sorted(set(weights) - set(self.proxy_names))}, "
-                              f"not among the proxies {self.proxy_names}")
-        self.weights = dict(weights) if weights is not None else None
         for attribute in ("arch_first", "needs_differentiable_sampler", "needs_single_path_sampler",
                           "needs_latency_target", "data_parallel", "data_parallel_refusal"):
             setattr(self, attribute, getattr(inner, attribute))

@@ -32,6 +32,16 @@ def positive_int(owner: str, name: str, value: Any) -> int:
     return value
 
 
+def voting_proxies(owner: str, proxies: str | Sequence[str], proxy_options: Mapping[str, Mapping[str, Any]] | None,
+                   weights: Mapping[str, float] | None) -> tuple[list[str], dict[str, Proxy], dict[str, float] | None]:
+    """The names, resolved proxies and vote weights of a search that votes by several proxies, checked."""
+    names = [proxies] if isinstance(proxies, str) else list(proxies)
+    resolved = resolve_proxies(names, proxy_options)
+    if weights is not None and set(weights) - set(names):
+        raise ConfigError(f"{owner} weights name {sorted(set(weights) - set(names))}, not among the proxies {names}")
+    return names, resolved, dict(weights) if weights is not None else None
+
+
 class CellScorer:
     """Scores architectures of ``space`` with named proxies on fixed batches; remembers every answer."""
 
@@ -82,15 +92,10 @@ class TrainingFreeSearch(ArchOptimizer):
     def __init__(self, proxies: str | Sequence[str] = DEFAULT_PROXIES, cells: int = 100, batches: int = 1,
                  batch_size: int = 64, proxy_options: Mapping[str, Mapping[str, Any]] | None = None,
                  weights: Mapping[str, float] | None = None):
-        self.proxy_names = [proxies] if isinstance(proxies, str) else list(proxies)
-        self.proxies = resolve_proxies(self.proxy_names, proxy_options)
+        self.proxy_names, self.proxies, self.weights = voting_proxies("zerocost", proxies, proxy_options, weights)
         self.cells = positive_int("zerocost", "cells", cells)
         self.batches = positive_int("zerocost", "batches", batches)
         self.batch_size = positive_int("zerocost", "batch_size", batch_size)
-        if weights is not None and set(weights) - set(self.proxy_names):
-            raise ConfigError(f"zerocost weights name {sorted(set(weights) - set(self.proxy_names))}, "
-                              f"not among the proxies {self.proxy_names}")
-        self.weights = dict(weights) if weights is not None else None
         self.history: list[tuple[dict[str, int], dict[str, float]]] = []
         #: process CPU seconds spent scoring, cumulative after each cell (for anytime curves; not a metric,
         #: so two runs with the same seed still log the same history)
