@@ -1,23 +1,41 @@
-"""A latency model that measures: inference time on this machine, of each candidate op in place and of whole children.
+"""A latency model that measures: inference time on this machine, of a space's units or ops, and of whole children.
 
-It needs nothing from a space but its decisions and ``build_child``, so it
-works for every shipped space and for a user's model.  The per-op table is
-TuNAS's lookup-table view (a child's latency is the sum of its layers'
-entries), measured in place: the cost of choice ``k`` of decision ``d`` is how
-much the child's measured time changes when ``d`` alone is switched from its
-first choice to ``k``, averaged over ``backgrounds`` random architectures (so a
-layer's cost is taken with typical neighbours, not only with the reference's).
-``predict`` sums the table; ``measure`` times a whole child.
+Its table takes one of two forms, chosen by what the space offers:
 
-Where a space says which decisions a child keeps (``active_decisions``: a
-user's model drops the choices of a Repeat block beyond the chosen depth or of
-an unchosen candidate; a mobile space those of a skipped layer), a decision's
-cost is measured only over backgrounds that keep it, and ``predict`` sums only
-the kept decisions' entries.  Without that gate, on the user-model example
-(``examples/own_model``) a block's op and kernel were charged to children too
-shallow to have the block, and the table ranked 20 random children at Spearman
-0.81 against their measured latency on one seed (0.89 with 8 backgrounds); gated,
-it ranks them at 0.9 or more (``benchmarks/measured_latency.py --example``).
+* **per unit** where the space implements the unit protocol
+  (:mod:`nasplug.unit_latency`: a user's ``model_space(...)``, the TuNAS
+  plugin's mobile spaces): every configuration of every unit (its own choices
+  and the shapes it receives from upstream) is built standalone by the space
+  and timed, round-robin with ``backgrounds`` random whole children; a child is
+  predicted as the sum of its units' entries plus a base, the background
+  children's mean time beyond their units' sums (the model's own functional
+  code and the calls between units, which no unit sees).  This is TuNAS's
+  lookup table, timed with this model's backend and statistic.
+* **per decision** where it does not (nb201, darts): the cost of choice ``k`` of
+  decision ``d`` is how much the child's measured time changes when ``d`` alone
+  is switched from its first choice to ``k``, averaged over ``backgrounds``
+  random architectures (so a layer's cost is taken with typical neighbours);
+  ``predict`` sums the table.
+
+Why two: one additive cost per (decision, choice) cannot express that a
+block's op and kernel cost grows with the stage width chosen elsewhere (a
+conv's cost is quadratic in its width), where a unit keyed on the input it
+receives can.  On the user-model example (``examples/own_model``, 20 random
+children) the per-decision table ranked children at Spearman 0.904, 0.859 and
+0.937 on seeds 0-2 against their measured latency; the per-unit table ranks
+them at 0.985-0.998 on seeds 0-4 (noise ceiling 0.977-0.997), as TuNAS's
+lookup table does (0.976-0.991), and at 0.920 and 0.967 on seeds 0 and 1 of a
+pass whose noise ceiling fell to 0.853 and 0.946
+(``OMP_NUM_THREADS=1 python benchmarks/measured_latency.py --example --lookup
+--seed S``; the figures are in ``benchmarks/README.md``).  ``decision_costs`` (the additive form gradient
+strategies need) is the per-decision table itself, or the least-squares
+additive fit of the per-unit predictions over random architectures
+(:mod:`nasplug.additive_form`).  ``measure`` times a whole child.
+
+Where a space says which decisions a child keeps (``active_decisions``) but
+has no units, a decision's cost is measured only over backgrounds that keep
+it, and ``predict`` sums only the kept decisions' entries (a Repeat block
+beyond the chosen depth costs nothing).
 
 Each child is timed in ``rounds`` round-robin passes over every child (a
 change in machine load during measuring shifts all of them alike), each pass
@@ -28,9 +46,10 @@ repeats`` samples (``statistic="median"`` keeps the median): on a shared
 machine interference only ever adds time, and on this project's 2-core
 machine under load the lower quartile ranked 20 NAS-Bench-201 children the
 same in two halves of the samples (split-half Spearman 0.98) where the median
-gave 0.93 and wall-clock medians 0.85.  The table and every whole child
-measured are written to ``measured_latency.json`` in the run directory (or
-``path``), so a resumed search reuses them instead of remeasuring.
+gave 0.93 and wall-clock medians 0.85.  Units are timed the same way.  The
+table (either form) and every whole child measured are written to
+``measured_latency.json`` in the run directory (or ``path``), so a resumed
+search reuses them instead of remeasuring.
 """
 
 from __future__ import annotations
@@ -73,8 +92,9 @@ class MeasuredLatencyModel(LatencyModel):
     """Milliseconds per batch of ``batch_size``, measured with torch (or ONNX Runtime) on this machine.
 
     Options: ``backend`` torch or onnxruntime; ``batch_size``; ``repeats``,
-    ``warmup`` and ``rounds`` (how each child is timed); ``backgrounds`` (random
-    architectures each op's cost is averaged over); ``threads``; ``seed`` (the
+    ``warmup`` and ``rounds`` (how each child or unit is timed); ``backgrounds``
+    (random architectures each op's cost is averaged over, or, with a per-unit
+    table, whole children the base is measured on); ``threads``; ``seed`` (the
     backgrounds and the weights); ``statistic``; ``path`` (a cache file to use
     instead of the run directory's).
     """
