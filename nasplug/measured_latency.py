@@ -27,10 +27,12 @@ them at 0.985-0.998 on seeds 0-4 (noise ceiling 0.977-0.997), as TuNAS's
 lookup table does (0.976-0.991), and at 0.920 and 0.967 on seeds 0 and 1 of a
 pass whose noise ceiling fell to 0.853 and 0.946
 (``OMP_NUM_THREADS=1 python benchmarks/measured_latency.py --example --lookup
---seed S``; the figures are in ``benchmarks/README.md``).  ``decision_costs`` (the additive form gradient
-strategies need) is the per-decision table itself, or the least-squares
-additive fit of the per-unit predictions over random architectures
-(:mod:`nasplug.additive_form`).  ``measure`` times a whole child.
+--seed S``; the figures are in ``benchmarks/README.md``).  On nb201 (C=16) the
+per-decision table ranks them at 0.986 (ceiling 0.997).  ``decision_costs``
+(the additive form gradient strategies need) is the per-decision table
+itself, or the least-squares additive fit of the per-unit predictions over
+random architectures (:mod:`nasplug.additive_form`).  ``measure`` times a
+whole child.
 
 Where a space says which decisions a child keeps (``active_decisions``) but
 has no units, a decision's cost is measured only over backgrounds that keep
