@@ -1,11 +1,14 @@
-"""Does the ``measured`` latency model's per-op table rank whole children as their measured latency does?
+"""Does the ``measured`` latency model's table rank whole children as their measured latency does?
 
     python benchmarks/measured_latency.py [--space nb201 --space-option C=16] [--archs 20] [--size 32]
     python benchmarks/measured_latency.py --space proxylessnas
     python benchmarks/measured_latency.py --example [--lookup]
 
-For one space: measures the ``measured`` model's table (each decision's
-choices in place, over random backgrounds) at SIZExSIZE inputs, then for
+For one space: measures the ``measured`` model's table at SIZExSIZE inputs
+(a space with latency units, a user's model or a mobile space: every unit
+configuration standalone at the shapes it receives, plus ``--backgrounds``
+whole children for the base; a space without, nb201 or darts: each
+decision's choices in place, over random backgrounds), then for
 ``--archs`` random children compares the table's prediction (the sum of the
 child's entries) with the child's measured latency (timed like the table's
 children, round-robin).  The noise of the machine is reported as the Spearman
@@ -65,6 +68,7 @@ def run_space(name: str, options: dict, args) -> dict:
     again = [second[k] for k in archs]
     ratios = sorted(b / a for a, b in zip(measured, again))
     row = {"space": name, "options": options, "input": list(shape), "archs": len(archs),
+           "table": "per unit" if model.units else "per decision", "unit_entries": len(model.units),
            "children_in_table": len(model.children), "table_seconds": round(table_seconds, 1),
            "spearman_table_vs_measured": round(float(spearmanr(predicted, measured).statistic), 3),
            "spearman_table_vs_remeasured": round(float(spearmanr(predicted, again).statistic), 3),
@@ -90,7 +94,8 @@ def run_space(name: str, options: dict, args) -> dict:
               f"lookup vs measured {row['spearman_lookup_vs_measured']} (vs a second measurement "
               f"{row['spearman_lookup_vs_remeasured']}), mean abs error {row['lookup_mean_abs_pct_error']}%",
               flush=True)
-    print(f"{name}: table of {len(model.children)} children in {table_seconds:.0f}s; Spearman table vs measured "
+    form = f"{len(model.units)} unit entries and " if model.units else ""
+    print(f"{name}: table of {form}{len(model.children)} children in {table_seconds:.0f}s; Spearman table vs measured "
           f"{row['spearman_table_vs_measured']} (vs a second measurement {row['spearman_table_vs_remeasured']}); "
           f"measured vs remeasured {row['spearman_measured_vs_remeasured']} (noise ceiling), ratios "
           f"{row['remeasured_ratio_min_median_max']}; children {row['measured_ms_min_max']} ms", flush=True)

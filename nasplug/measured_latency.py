@@ -1,23 +1,43 @@
-"""A latency model that measures: inference time on this machine, of each candidate op in place and of whole children.
+"""A latency model that measures: inference time on this machine, of a space's units or ops, and of whole children.
 
-It needs nothing from a space but its decisions and ``build_child``, so it
-works for every shipped space and for a user's model.  The per-op table is
-TuNAS's lookup-table view (a child's latency is the sum of its layers'
-entries), measured in place: the cost of choice ``k`` of decision ``d`` is how
-much the child's measured time changes when ``d`` alone is switched from its
-first choice to ``k``, averaged over ``backgrounds`` random architectures (so a
-layer's cost is taken with typical neighbours, not only with the reference's).
-``predict`` sums the table; ``measure`` times a whole child.
+Its table takes one of two forms, chosen by what the space offers:
 
-Where a space says which decisions a child keeps (``active_decisions``: a
-user's model drops the choices of a Repeat block beyond the chosen depth or of
-an unchosen candidate; a mobile space those of a skipped layer), a decision's
-cost is measured only over backgrounds that keep it, and ``predict`` sums only
-the kept decisions' entries.  Without that gate, on the user-model example
-(``examples/own_model``) a block's op and kernel were charged to children too
-shallow to have the block, and the table ranked 20 random children at Spearman
-0.81 against their measured latency on one seed (0.89 with 8 backgrounds); gated,
-it ranks them at 0.9 or more (``benchmarks/measured_latency.py --example``).
+* **per unit** where the space implements the unit protocol
+  (:mod:`nasplug.unit_latency`: a user's ``model_space(...)``, the TuNAS
+  plugin's mobile spaces): every configuration of every unit (its own choices
+  and the shapes it receives from upstream) is built standalone by the space
+  and timed, round-robin with ``backgrounds`` random whole children; a child is
+  predicted as the sum of its units' entries plus a base, the background
+  children's mean time beyond their units' sums (the model's own functional
+  code and the calls between units, which no unit sees).  This is TuNAS's
+  lookup table, timed with this model's backend and statistic.
+* **per decision** where it does not (nb201, darts): the cost of choice ``k`` of
+  decision ``d`` is how much the child's measured time changes when ``d`` alone
+  is switched from its first choice to ``k``, averaged over ``backgrounds``
+  random architectures (so a layer's cost is taken with typical neighbours);
+  ``predict`` sums the table.
+
+Why two: one additive cost per (decision, choice) cannot express that a
+block's op and kernel cost grows with the stage width chosen elsewhere (a
+conv's cost is quadratic in its width), where a unit keyed on the input it
+receives can.  On the user-model example (``examples/own_model``, 20 random
+children) the per-decision table ranked children at Spearman 0.904, 0.859 and
+0.937 on seeds 0-2 against their measured latency; the per-unit table ranks
+them at 0.985-0.998 on seeds 0-4 (noise ceiling 0.977-0.997), as TuNAS's
+lookup table does (0.976-0.991), and at 0.920 and 0.967 on seeds 0 and 1 of a
+pass whose noise ceiling fell to 0.853 and 0.946
+(``OMP_NUM_THREADS=1 python benchmarks/measured_latency.py --example --lookup
+--seed S``; the figures are in ``benchmarks/README.md``).  On nb201 (C=16) the
+per-decision table ranks them at 0.986 (ceiling 0.997).  ``decision_costs``
+(the additive form gradient strategies need) is the per-decision table
+itself, or the least-squares additive fit of the per-unit predictions over
+random architectures (:mod:`nasplug.additive_form`).  ``measure`` times a
+whole child.
+
+Where a space says which decisions a child keeps (``active_decisions``) but
+has no units, a decision's cost is measured only over backgrounds that keep
+it, and ``predict`` sums only the kept decisions' entries (a Repeat block
+beyond the chosen depth costs nothing).
 
 Each child is timed in ``rounds`` round-robin passes over every child (a
 change in machine load during measuring shifts all of them alike), each pass
@@ -28,9 +48,10 @@ repeats`` samples (``statistic="median"`` keeps the median): on a shared
 machine interference only ever adds time, and on this project's 2-core
 machine under load the lower quartile ranked 20 NAS-Bench-201 children the
 same in two halves of the samples (split-half Spearman 0.98) where the median
-gave 0.93 and wall-clock medians 0.85.  The table and every whole child
-measured are written to ``measured_latency.json`` in the run directory (or
-``path``), so a resumed search reuses them instead of remeasuring.
+gave 0.93 and wall-clock medians 0.85.  Units are timed the same way.  The
+table (either form) and every whole child measured are written to
+``measured_latency.json`` in the run directory (or ``path``), so a resumed
+search reuses them instead of remeasuring.
 """
 
 from __future__ import annotations
@@ -44,12 +65,14 @@ from typing import Any, Callable, Mapping
 
 import torch
 
+from nasplug.additive_form import additive_fit
 from nasplug.components import LatencyModel
 from nasplug.errors import ConfigError, NasplugError
-from nasplug.progress import progress
+from nasplug.unit_latency import has_units, round_robin, unit_runs, unit_sum
 
 logger = logging.getLogger(__name__)
-TABLE_FORMAT = "nasplug/measured-latency-v2"  # v2: entries of decisions a child drops are left out of sums
+#: v2: entries of decisions a child drops are left out of sums; v3: a per-unit table where the space has units
+TABLE_FORMAT = "nasplug/measured-latency-v3"
 #: random architectures drawn per background wanted, at most, to find backgrounds that keep a decision
 BACKGROUND_DRAWS = 20
 #: the cache's file name in a run directory (when no ``path`` is given)
@@ -71,8 +94,9 @@ class MeasuredLatencyModel(LatencyModel):
     """Milliseconds per batch of ``batch_size``, measured with torch (or ONNX Runtime) on this machine.
 
     Options: ``backend`` torch or onnxruntime; ``batch_size``; ``repeats``,
-    ``warmup`` and ``rounds`` (how each child is timed); ``backgrounds`` (random
-    architectures each op's cost is averaged over); ``threads``; ``seed`` (the
+    ``warmup`` and ``rounds`` (how each child or unit is timed); ``backgrounds``
+    (random architectures each op's cost is averaged over, or, with a per-unit
+    table, whole children the base is measured on); ``threads``; ``seed`` (the
     backgrounds and the weights); ``statistic``; ``path`` (a cache file to use
     instead of the run directory's).
     """
@@ -100,8 +124,10 @@ class MeasuredLatencyModel(LatencyModel):
         self.path = None if path is None else Path(path)
         self.space = None
         self.base = 0.0
-        self.costs: dict[str, torch.Tensor] = {}
+        self.costs: dict[str, torch.Tensor] = {}  # the per-decision table (a space without units)
+        self.units: dict[str, float] = {}  # the per-unit table: unit key -> ms (a space with units)
         self.children: dict[str, float] = {}  # genotype string -> measured whole-child ms
+        self._additive: tuple[float, dict[str, torch.Tensor]] | None = None
 
     # ------------------------------------------------------------------------------------------ cache
 
@@ -133,6 +159,7 @@ class MeasuredLatencyModel(LatencyModel):
             return False  # measured for another space, input or protocol: measure again
         self.base = float(data["base"])
         self.costs = {name: torch.tensor(row, dtype=torch.float64) for name, row in data["costs"].items()}
+        self.units = {key: float(v) for key, v in data["units"].items()}
         self.children = {key: float(v) for key, v in data.get("children", {}).items()}
         return True
 
@@ -145,7 +172,7 @@ class MeasuredLatencyModel(LatencyModel):
             return
         data = {"identity": self._identity(), "unit": self.unit, "device": _device(self.threads),
                 "base": self.base, "costs": {k: v.tolist() for k, v in self.costs.items()},
-                "children": self.children}
+                "units": self.units, "children": self.children}
         try:
             atomic_write_json(path, data, "the measured latency table")
         except NasplugError:
@@ -160,9 +187,13 @@ class MeasuredLatencyModel(LatencyModel):
             from nasplug.export.formats import require_onnx
 
             require_onnx()
+        self._additive = None
         if not self._load(self._cache_path()):
-            self.children = {}
-            self._measure_table()
+            self.children, self.costs, self.units = {}, {}, {}
+            if has_units(space):
+                self._measure_units()
+            else:
+                self._measure_table()
             self.save()
 
     def _kept(self, choices: Mapping[str, int]) -> set[str]:
@@ -171,14 +202,22 @@ class MeasuredLatencyModel(LatencyModel):
         return set(method(choices)) if callable(method) else {d.name for d in self.space.decisions}
 
     def predict(self, choices: Mapping[str, int]) -> float:
-        """The table's sum over the decisions the architecture keeps (never below zero)."""
+        """The base plus the table's sum over the child's units (a space with units) or over the decisions the
+        architecture keeps (one without); never below zero."""
+        if self.units:
+            return max(self.base + unit_sum(self.units, self.space, choices, self.input_shape), 0.0)
         kept = self._kept(choices)
         total = self.base + sum(float(self.costs[d.name][self.space.choice_index(d, choices)])
                                 for d in self.space.decisions if d.name in kept)
         return max(total, 0.0)
 
     def decision_costs(self):
-        return self.base, {name: row.to(torch.float32) for name, row in self.costs.items()}
+        """The per-decision table as it is, or (a per-unit table) its least-squares additive fit."""
+        if not self.units:
+            return self.base, {name: row.to(torch.float32) for name, row in self.costs.items()}
+        if self._additive is None:
+            self._additive = additive_fit(self.space, self.predict, seed=self.seed)
+        return self._additive
 
     def measure(self, choices: Mapping[str, int]) -> float:
         """The measured latency of the whole child (cached with the table)."""
@@ -189,6 +228,35 @@ class MeasuredLatencyModel(LatencyModel):
         return self.children[key]
 
     # ------------------------------------------------------------------------------------------ measuring
+
+    def _measure_units(self) -> None:
+        """Every unit configuration, timed standalone at the shapes it receives, and ``backgrounds`` random
+        whole children, all in one round-robin; the base is the children's mean time beyond their units' sum
+        (the glue a unit table does not see: a model's own functional code, the calls between units)."""
+        generator = torch.Generator().manual_seed(self.seed)
+        backgrounds: dict[str, dict[str, int]] = {}
+        for _ in range(self.backgrounds * BACKGROUND_DRAWS):
+            if len(backgrounds) == self.backgrounds:
+                break
+            choices = self.space.sample(generator)
+            backgrounds[str(self.space.genotype_from_choices(choices))] = choices
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            units = unit_runs(self.space, self.input_shape, self.num_classes, self.batch_size,
+                              lambda module, inputs: self._timed(self._module_runner(module.eval(), inputs)))
+        runs = {**{("unit", key): run for key, run in units.items()},
+                **{("child", key): self._timed(self._runner(c)) for key, c in backgrounds.items()}}
+        samples = round_robin(runs, self.rounds, self.threads, f"measuring the {self.space.name} units and children",
+                              "timing", logger)
+        kept = {slot: STATISTICS[self.statistic](values) for slot, values in samples.items()}
+        self.units = {key: kept[("unit", key)] for key in units}
+        self.children.update({key: kept[("child", key)] for key in backgrounds})
+        self.base = statistics.fmean(self.children[key] - unit_sum(self.units, self.space, c, self.input_shape)
+                                     for key, c in backgrounds.items())
+
+    def _timed(self, run: Callable[[], Any]) -> Callable[[], list[float]]:
+        """A call that times ``run`` once as this model does (:meth:`time_forward`)."""
+        return lambda: self.time_forward(run)
 
     def _measure_table(self) -> None:
         """Per decision and choice: the mean change of the child's time from the decision's first choice."""
@@ -239,34 +307,28 @@ class MeasuredLatencyModel(LatencyModel):
 
     def _time_all(self, archs: Mapping[str, Mapping[str, int]]) -> dict[str, float]:
         """Milliseconds of each architecture's child (:attr:`statistic` of its samples), timed round-robin."""
-        previous = torch.get_num_threads()
-        torch.set_num_threads(self.threads)
-        try:
-            runners = {key: self._runner(choices) for key, choices in archs.items()}
-            samples: dict[str, list[float]] = {key: [] for key in runners}
-            with progress(self.rounds * len(runners), f"measuring {self.space.name} children", "child",
-                          log=logger) as bar:
-                for _ in range(self.rounds):
-                    for key, run in runners.items():
-                        samples[key] += self.time_forward(run)
-                        bar.update(1)
-        finally:
-            torch.set_num_threads(previous)
+        runs = {key: self._timed(self._runner(choices)) for key, choices in archs.items()}
+        samples = round_robin(runs, self.rounds, self.threads, f"measuring {self.space.name} children", "child",
+                              logger)
         return {key: STATISTICS[self.statistic](values) for key, values in samples.items()}
 
     def _runner(self, choices: Mapping[str, int]) -> Callable[[], Any]:
         """A no-argument call that runs the child once on a fixed random batch."""
         genotype = self.space.genotype_from_choices(choices)
-        with torch.random.fork_rng():
+        with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
             child = self.space.build_child(genotype, self.input_shape, self.num_classes).eval()
             x = torch.randn((self.batch_size,) + self.input_shape)
+        return self._module_runner(child, (x,))
+
+    def _module_runner(self, module: torch.nn.Module, inputs: tuple) -> Callable[[], Any]:
+        """A no-argument call that runs ``module(*inputs)`` once with this model's backend."""
         if self.backend == "torch":
             def run():
                 with torch.no_grad():
-                    return child(x)
+                    return module(*inputs)
             return run
-        return _onnx_runner(child, x, self.threads)
+        return _onnx_runner(module, inputs, self.threads)
 
     def time_forward(self, run: Callable[[], Any]) -> list[float]:
         """Milliseconds of ``repeats`` calls of ``run()``, after ``warmup`` untimed ones."""
@@ -281,22 +343,43 @@ class MeasuredLatencyModel(LatencyModel):
         return times
 
 
-def _onnx_runner(child, x, threads: int) -> Callable[[], Any]:
-    """The child exported to ONNX in memory and run by an ONNX Runtime session with ``threads`` threads."""
+class _Flat(torch.nn.Module):
+    """``module`` called with its inputs flattened to tensors (a unit may take a list of tensors: an
+    InputChoice), so that ONNX export sees one named input per tensor."""
+
+    def __init__(self, module: torch.nn.Module, inputs: tuple):
+        super().__init__()
+        self.module = module
+        self.layout = [len(x) if isinstance(x, list) else None for x in inputs]
+
+    def forward(self, *tensors):
+        args, at = [], 0
+        for size in self.layout:
+            args.append(tensors[at] if size is None else list(tensors[at: at + size]))
+            at += 1 if size is None else size
+        return self.module(*args)
+
+
+def _onnx_runner(module: torch.nn.Module, inputs: tuple, threads: int) -> Callable[[], Any]:
+    """``module`` exported to ONNX in memory and run by an ONNX Runtime session with ``threads`` threads."""
     import io
     import warnings
 
     import onnxruntime
 
+    tensors = [t for x in inputs for t in (x if isinstance(x, list) else [x])]
+    names = [f"input{i}" for i in range(len(tensors))]
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(child, (x,), buffer, dynamo=False, input_names=["input"])
+        torch.onnx.export(_Flat(module, inputs).eval(), tuple(tensors), buffer, dynamo=False, input_names=names)
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     session = onnxruntime.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
-    feed = {"input": x.numpy()}
+    # an input the graph does not use (a frozen InputChoice keeps one of two) is dropped by the exporter
+    wanted = {i.name for i in session.get_inputs()}
+    feed = {name: t.numpy() for name, t in zip(names, tensors) if name in wanted}
     return lambda: session.run(None, feed)
 
 

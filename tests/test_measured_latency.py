@@ -1,4 +1,5 @@
-"""The measured latency model: positive timings, an additive per-op table, a cache that spares remeasuring."""
+"""The measured latency model: positive timings, a per-unit table where a space has units and an additive
+per-decision table where it has none, a cache that spares remeasuring."""
 
 from __future__ import annotations
 
@@ -9,7 +10,10 @@ import torch
 
 from nasplug import registry as registry_module
 from nasplug.errors import ConfigError
-from nasplug.measured_latency import RUN_TABLE, MeasuredLatencyModel
+from nasplug.measured_latency import RUN_TABLE, TABLE_FORMAT, MeasuredLatencyModel
+from nasplug.unit_latency import UNIT_PROTOCOL, has_units
+
+TINY = "nasplug.testing.model:TinyChoiceNet"
 
 SHAPE = (1, 8, 8)
 FAST = {"repeats": 2, "warmup": 0, "rounds": 2, "backgrounds": 1}
@@ -44,6 +48,7 @@ def prepared(space, cache_dir, **options):
 def test_timings_are_positive_and_the_table_is_their_in_place_differences(space, tmp_path, counted):
     model = prepared(space, tmp_path)
     assert counted  # it measured
+    assert not has_units(space) and model.units == {}  # nb201 lists no units: the per-decision table
     assert model.children and all(ms > 0 for ms in model.children.values())
     # (the base is an intercept: the child with every decision at its first choice, extrapolated; any sign)
     for decision in space.decisions:
@@ -137,12 +142,25 @@ def test_usable_as_the_tunas_reward_cost_and_kept_for_a_resumed_search(tmp_path,
     resumed.run()
 
 
-def test_on_a_user_model_only_the_decisions_a_child_keeps_are_summed_and_measured(tmp_path):
+class WithoutUnits:
+    """A space as given, less the unit protocol: the measured model must fall back to its per-decision table."""
+
+    def __init__(self, space):
+        self._space = space
+
+    def __getattr__(self, name):
+        if name in UNIT_PROTOCOL:
+            raise AttributeError(name)
+        return getattr(self._space, name)
+
+
+def test_without_units_only_the_decisions_a_child_keeps_are_summed_and_measured():
     """A Repeat block beyond the chosen depth is not in the child: its choices cost nothing there, and its costs
     are measured only on backgrounds deep enough to have it."""
     from nasplug.nn import model_space
 
-    user = model_space("nasplug.testing.model:TinyChoiceNet")
+    user = WithoutUnits(model_space(TINY))
+    assert not has_units(user)
     shallow = {d.name: 0 for d in user.decisions}  # depth 0: neither block is in the child
     assert user.active_decisions(shallow) == {"width", "op", "blocks"}
     deep = {**shallow, "blocks": 2}
@@ -153,8 +171,113 @@ def test_on_a_user_model_only_the_decisions_a_child_keeps_are_summed_and_measure
     model._time_all = lambda archs: {key: 1.0 + sum(v for name, v in c.items() if name in user.active_decisions(c))
                                      for key, c in archs.items()}
     model.prepare(user, SHAPE, 10)
+    assert model.units == {} and set(model.costs) == set(user.decision_names())
     assert float(model.costs["blocks/1/merge"][1]) == pytest.approx(1.0)
     assert float(model.costs["blocks/1/conv/kernel_size"][1]) == pytest.approx(1.0)
     other = {**shallow, "blocks/1/merge": 1, "blocks/0/conv/kernel_size": 1}
     assert model.predict(other) == model.predict(shallow)
     assert model.predict({**deep, "blocks/1/merge": 1}) == pytest.approx(model.predict(deep) + 1.0)
+
+
+def cost_of(module, inputs) -> float:
+    """A deterministic stand-in for the clock: parameters plus input elements plus 1000 per module, so a mix-up
+    of two units, or of a unit's inputs, changes the entry."""
+    flat = [t for x in inputs for t in (x if isinstance(x, list) else [x])]
+    return float(sum(p.numel() for p in module.parameters()) + sum(t[0].numel() for t in flat)
+                 + 1000 * len(list(module.modules())))
+
+
+class FakeClock(MeasuredLatencyModel):
+    """Times a module (a unit or a whole child) as :func:`cost_of` says, once per round; counts the timings."""
+
+    def _module_runner(self, module, inputs):
+        cost = cost_of(module, inputs)
+        return lambda: cost
+
+    def time_forward(self, run):
+        self.timed.append(run())
+        return [run()]
+
+
+def fake_prepared(space, cache_dir, **options):
+    model = FakeClock(**{**FAST, "backgrounds": 2, **options})
+    model.timed = []
+    model.cache_dir = cache_dir
+    model.prepare(space, SHAPE, 10)
+    return model
+
+
+@pytest.fixture(scope="module")
+def user():
+    from nasplug.nn import model_space
+
+    return model_space(TINY)
+
+
+def test_on_a_user_model_the_entries_are_per_unit_configuration_and_a_child_sums_its_units(user, tmp_path):
+    assert has_units(user)
+    model = fake_prepared(user, tmp_path)
+    configs = [cfg for cs in user.latency_units(SHAPE).values() for cfg in cs]
+    assert set(model.units) == {user.unit_key(cfg) for cfg in configs} and model.costs == {}
+    for cfg in configs:  # each entry is its own unit, built at the shapes it receives in a child, timed
+        assert model.units[user.unit_key(cfg)] == cost_of(user.build_unit(cfg, 10), user.unit_inputs(cfg, 1))
+    # every unit and the two background children timed once per round, nothing else
+    assert len(model.timed) == FAST["rounds"] * (len(model.units) + 2) and len(model.children) == 2
+    # the base: the background children's (the seed's first two random architectures) mean time beyond their units
+    generator = torch.Generator().manual_seed(model.seed)
+    backgrounds = [user.sample(generator) for _ in range(2)]
+    assert set(model.children) == {str(user.genotype_from_choices(c)) for c in backgrounds}
+    beyond = [model.children[str(user.genotype_from_choices(c))]
+              - sum(model.units[user.unit_key(cfg)] for cfg in user.layer_configs(c, SHAPE)) for c in backgrounds]
+    assert model.base == pytest.approx(sum(beyond) / 2)
+    depths = set()
+    for seed in range(6):
+        choices = user.sample(torch.Generator().manual_seed(seed))
+        configs = user.layer_configs(choices, SHAPE)
+        depths.add(choices["blocks"])
+        assert model.predict(choices) == pytest.approx(model.base + sum(model.units[user.unit_key(c)]
+                                                                        for c in configs))
+    assert len(depths) > 1
+    # a block's entries are keyed on the width it receives from upstream (the per-decision form could not say so)
+    block = user.latency_units(SHAPE)["blocks.blocks.0"]
+    by_width = {width: {model.units[user.unit_key(c)] for c in block if c["inputs"][0][0] == width} for width in (4, 8)}
+    assert by_width[4] and by_width[8] and not by_width[4] & by_width[8]
+
+
+def test_a_user_models_additive_form_is_the_least_squares_fit_of_its_unit_sums(user, tmp_path):
+    model = fake_prepared(user, tmp_path)
+    base, costs = model.decision_costs()
+    assert set(costs) == set(user.decision_names())
+    assert all(len(costs[d.name]) == len(d.choices) and float(costs[d.name][0]) == 0 for d in user.decisions)
+    generator = torch.Generator().manual_seed(7)
+    archs = [user.sample(generator) for _ in range(40)]
+    predicted = torch.tensor([model.predict(c) for c in archs], dtype=torch.float64)
+    additive = torch.tensor([base + sum(float(costs[n][k]) for n, k in c.items()) for c in archs],
+                            dtype=torch.float64)
+    # the fit explains most of the spread of the unit sums (a wrong or unfitted form would not)
+    assert float(((predicted - additive) ** 2).mean()) < 0.1 * float(predicted.var())
+    assert model.decision_costs() is model.decision_costs()  # fitted once
+
+
+def test_a_user_models_unit_table_is_cached_and_reused(user, tmp_path):
+    first = fake_prepared(user, tmp_path)
+    data = json.loads((tmp_path / RUN_TABLE).read_text())
+    assert data["identity"]["format"] == TABLE_FORMAT == "nasplug/measured-latency-v3"
+    assert data["units"] == first.units and data["costs"] == {}
+    second = fake_prepared(user, tmp_path)
+    assert second.timed == []  # nothing timed again
+    assert second.units == first.units and second.base == first.base and second.children == first.children
+    choices = user.sample(torch.Generator().manual_seed(4))
+    assert second.predict(choices) == first.predict(choices)
+    data["identity"]["format"] = "nasplug/measured-latency-v2"  # a table of the per-decision format: remeasured
+    (tmp_path / RUN_TABLE).write_text(json.dumps(data))
+    assert fake_prepared(user, tmp_path).timed
+
+
+def test_a_user_models_units_run_with_onnxruntime(user, tmp_path):
+    """Units that take a list of tensors (an InputChoice) are exported with one input per tensor."""
+    pytest.importorskip("onnxruntime")
+    model = MeasuredLatencyModel(backend="onnxruntime", **{**FAST, "rounds": 1, "repeats": 1})
+    model.prepare(user, SHAPE, 10)
+    assert any("merge" in key for key in model.units)
+    assert all(ms > 0 for ms in model.units.values()) and len(model.children) == model.backgrounds

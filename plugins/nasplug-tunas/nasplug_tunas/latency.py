@@ -7,16 +7,20 @@ layer's time depends on its own choices and its input/output filters only.
 configuration of every unit (stem, each layer, head) of a space in place,
 as a standalone child module at that unit's input resolution, and sums the
 entries of an architecture's units.  A space offers its units through five
-methods (:data:`UNIT_PROTOCOL`): the mobile spaces list stem, layers and head;
-a user's ``model_space(...)`` lists its choice modules, its plain blocks and
-its fixed modules (``nasplug.nn.units``), so this module needs to know
-neither.  The table is saved as JSON with a
+methods (the kernel's :data:`nasplug.unit_latency.UNIT_PROTOCOL`): the mobile
+spaces list stem, layers and head; a user's ``model_space(...)`` lists its
+choice modules, its plain blocks and its fixed modules (``nasplug.nn.units``),
+so this module needs to know neither.  The loop that times every unit
+configuration and the sum over a child's units are the kernel's
+(:mod:`nasplug.unit_latency`), shared with the kernel's ``measured`` model,
+which times the same units with its own backend and statistic; this model
+keeps TuNAS's median of ``repeats`` calls per round.  The table is saved as JSON with a
 description of the device, so a search elsewhere (or a resumed one) reuses
 it, and a table measured on a phone can be given to :class:`TableFileLatencyModel`.
 
 Both models also give the additive form the kernel asks for
 (:meth:`decision_costs`): a least-squares fit of one cost per decision
-choice over many architectures, used by gradient strategies (GDAS) for an
+choice over many architectures (:mod:`nasplug.additive_form`), used by gradient strategies (GDAS) for an
 expected latency.  REINFORCE uses :meth:`predict` only.
 """
 
@@ -32,21 +36,18 @@ import time
 from pathlib import Path
 from typing import Any, Mapping
 
-import numpy as np
 import torch
 
 from nasplug import safe_json
+from nasplug.additive_form import additive_fit, fit_additive
 from nasplug.components import LatencyModel
 from nasplug.errors import ConfigError
-from nasplug.progress import progress
+from nasplug.unit_latency import has_units, round_robin, unit_keys, unit_runs, unit_sum
 
 logger = logging.getLogger(__name__)
 TABLE_FORMAT = "nasplug-tunas/lookup-v1"
 #: the lookup table's file name in a run directory (when no ``path`` is given)
 RUN_TABLE = "latency_table.json"
-#: what a space provides for a per-unit table: every unit configuration, an architecture's units, each
-#: configuration's table key, its standalone child module, and random inputs of the shapes it receives
-UNIT_PROTOCOL = ("latency_units", "layer_configs", "unit_key", "build_unit", "unit_inputs")
 
 
 def device_description(threads: int, batch_size: int, clock: str = "wall") -> dict[str, Any]:
@@ -63,47 +64,8 @@ def device_description(threads: int, batch_size: int, clock: str = "wall") -> di
             "threads": threads, "batch_size": batch_size, "clock": clock, "cores": os.cpu_count()}
 
 
-def fit_additive(space, rows) -> tuple[float, dict[str, torch.Tensor]]:
-    """Least-squares base + one cost per decision choice over ``rows`` of (choices, cost).
-
-    Each decision's costs are shifted so its first choice costs 0 (the base absorbs the rest).
-    """
-    rows = list(rows)
-    decisions = list(space.decisions)
-    offsets, total = {}, 0
-    for d in decisions:
-        offsets[d.name] = total
-        total += len(d.choices)
-    features = np.zeros((len(rows), total + 1))
-    targets = np.zeros(len(rows))
-    for i, (choices, cost) in enumerate(rows):
-        features[i, -1] = 1.0
-        for d in decisions:
-            features[i, offsets[d.name] + choices[d.name]] = 1.0
-        targets[i] = cost
-    solution, *_ = np.linalg.lstsq(features, targets, rcond=None)
-    base = float(solution[-1])
-    costs = {}
-    for d in decisions:
-        row = solution[offsets[d.name]: offsets[d.name] + len(d.choices)]
-        base += float(row[0])
-        costs[d.name] = torch.tensor(row - row[0], dtype=torch.float32)
-    return base, costs
-
-
-def additive_fit(space, predict, samples: int | None = None, seed: int = 0) -> tuple[float, dict[str, torch.Tensor]]:
-    """The additive form that best matches ``predict`` on random architectures (4 per parameter, at least 256)."""
-    total = sum(len(d.choices) for d in space.decisions)
-    generator = torch.Generator().manual_seed(seed)
-    rows = []
-    for _ in range(samples or max(256, 4 * total)):
-        choices = space.sample(generator)
-        rows.append((choices, predict(choices)))
-    return fit_additive(space, rows)
-
-
 def _require_units(space, model: str):
-    if not all(hasattr(space, method) for method in UNIT_PROTOCOL):
+    if not has_units(space):
         raise ConfigError(f"latency model {model!r} needs a space that lists its layer units "
                           f"(proxylessnas, proxylessnas-enlarged, mobilenetv3-like, or a model_space(...) of "
                           f"nasplug.nn); space {space.name!r} does not. "
@@ -123,19 +85,10 @@ class _UnitTableModel(LatencyModel):
         self._additive: tuple[float, dict[str, torch.Tensor]] | None = None
 
     def unit_keys(self, choices: Mapping[str, int]) -> list[str]:
-        return [self.space.unit_key(cfg) for cfg in self.space.layer_configs(choices, self.input_shape)]
+        return unit_keys(self.space, choices, self.input_shape)
 
     def predict(self, choices: Mapping[str, int]) -> float:
-        total = 0.0
-        for key in self.unit_keys(choices):
-            if key.endswith(":skip"):
-                continue
-            try:
-                total += self.table[key]
-            except KeyError:
-                raise ConfigError(f"the latency table has no entry {key!r}; it was measured for another space, "
-                                  "width or input size (re-measure it, or check the table file)") from None
-        return total
+        return unit_sum(self.table, self.space, choices, self.input_shape)
 
     def decision_costs(self):
         if self._additive is None:
@@ -215,26 +168,11 @@ class LookupLatencyModel(_UnitTableModel):
         Entries are timed round-robin ``rounds`` times and the median kept, so
         a change in machine load during measuring shifts every entry alike.
         """
-        previous = torch.get_num_threads()
-        torch.set_num_threads(self.threads)
-        try:
-            units = {}
-            for unit, configs in self.space.latency_units(self.input_shape).items():
-                for cfg in configs:
-                    key = self.space.unit_key(cfg)
-                    if key not in units:
-                        units[key] = (self.space.build_unit(cfg, self.num_classes),
-                                      self.space.unit_inputs(cfg, self.batch_size))
-            samples: dict[str, list[float]] = {key: [] for key in units}
-            with progress(self.rounds * len(units), f"measuring the {self.space.name} latency table", "unit",
-                          log=logger) as bar:
-                for _ in range(self.rounds):
-                    for key, (module, inputs) in units.items():
-                        samples[key].append(self.time_call(module, inputs))
-                        bar.update(1)
-            self.table = {key: statistics.median(v) for key, v in samples.items()}
-        finally:
-            torch.set_num_threads(previous)
+        runs = unit_runs(self.space, self.input_shape, self.num_classes, self.batch_size,
+                         lambda module, inputs: lambda: [self.time_call(module, inputs)])
+        samples = round_robin(runs, self.rounds, self.threads, f"measuring the {self.space.name} latency table",
+                              "unit", logger)
+        self.table = {key: statistics.median(v) for key, v in samples.items()}
         self.device = device_description(self.threads, self.batch_size, self.clock)
 
     def time_module(self, module: torch.nn.Module, shape) -> float:
