@@ -275,6 +275,9 @@ def main(argv=None) -> int:
     parser.add_argument("--supernet-out", type=Path, default=REPO / "benchmarks" / "out" / "nb201_search")
     parser.add_argument("--picture", type=Path, default=REPO / "docs" / "pictures" / "time_to_quality.png")
     parser.add_argument("--report", action="store_true", help="summarise finished trials only")
+    parser.add_argument("--min-seeds", type=int, default=3,
+                        help="leave out supernet rows with fewer finished seeds among --seeds (a curve of one seed "
+                             "has no worst seed to show)")
     args = parser.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import torch
@@ -300,10 +303,17 @@ def main(argv=None) -> int:
     summaries = []
     for row in rows:
         if row == "supernet":
-            found = supernet_trials(args.supernet_out)
+            found = {name: [r for r in results if r["seed"] in seeds]
+                     for name, results in supernet_trials(args.supernet_out).items()}
+            few = sorted(name for name, results in found.items() if len(results) < args.min_seeds)
+            if few:
+                print(f"supernet rows with fewer than {args.min_seeds} of the seeds finished, left out: "
+                      + ", ".join(few))
+            found = {name: results for name, results in found.items() if name not in few}
             if not found:
                 print(f"supernet: no finished trials under {args.supernet_out} (run benchmarks/nb201_search.py)")
-            summaries += [summarise(name, results) for name, results in sorted(found.items())]
+            summaries += [summarise(name, sorted(results, key=lambda r: r["seed"]))
+                          for name, results in sorted(found.items())]
             continue
         results = [json.loads(p.read_text()) for p in sorted((args.out / row).glob("seed*/result.json"))
                    if int(p.parent.name[4:]) in seeds]
