@@ -255,9 +255,9 @@ def _check_common(dataset: str, **options) -> None:
         elif name == "split_seed":
             if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**32:
                 fail(name, value, f"an integer in [0, {2**32 - 1}]")
-        elif name == "root":
-            if value is not None and not isinstance(value, str):
-                fail(name, value, "a folder path")
+        elif name == "root":  # "" (`root=$DATA` with DATA unset) would be Path("") == ".": wherever nasplug runs
+            if value is not None and (not isinstance(value, str) or not value.strip()):
+                fail(name, value, "a non-empty folder path")
 
 
 def _reject(unknown: dict, dataset: str, allowed: list[str]) -> None:
