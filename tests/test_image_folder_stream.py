@@ -145,3 +145,9 @@ def test_an_empty_root_is_refused_not_read_as_the_current_folder(root, tmp_path,
     monkeypatch.chdir(_folder(tmp_path / "cwd"))
     with pytest.raises(ConfigError, match="root=.* it must be a non-empty folder path"):
         image_folder(root)
+
+
+def test_a_root_that_is_a_file_is_named_as_a_file(tmp_path):
+    (tmp_path / "imgs").write_text("x")
+    with pytest.raises(ConfigError, match="imgs' is a file, not a folder"):
+        image_folder(str(tmp_path / "imgs"))

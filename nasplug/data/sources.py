@@ -175,7 +175,8 @@ def image_folder(root: str | None = None, size: int | None = None, test_fraction
         raise ConfigError("imagefolder needs root=PATH, a folder of <class>/<image> sub-folders")
     path = Path(root).expanduser()
     if not path.is_dir():
-        raise ConfigError(f"image folder {str(path)!r} does not exist")
+        raise ConfigError(f"image folder {str(path)!r} " + ("is a file, not a folder" if path.exists() else
+                                                            "does not exist"))
     split = (path / "train").is_dir() and (path / "test").is_dir()
     if split:
         train_samples, classes = _scan(path / "train", limit_train, split_seed)
