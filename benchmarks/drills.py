@@ -540,8 +540,7 @@ class Drill:
             still_running = first.running()
             steps = [(first.wait(), first.stderr()), second]
             if was_running and still_running or attempt == 2:
-                break
-            first.wait()  # the first had finished before the second came: not this trial; again, sooner
+                break  # (else the first had finished before the second came: not this trial; again, sooner)
         if not (was_running and still_running):
             self.record("fault", trial_id, "", "identical", "skipped: the search finished before the second process")
             return
