@@ -579,23 +579,35 @@ class Drill:
         files become its own (README, "Copies and symlinks") and it ends as the uninterrupted run did; RUN is
         byte for byte as before (its lock file too), no run file of COPY is still a link, and RUN itself then
         resumes to the same result."""
-        reference = self.ref_search()
+        reference = self.ref_search(LONG)
         where = self.fresh(trial_id)
         original, copy = where / "r", where / "copy"
-        argv = [*SEARCH, "--run-dir", original, "--quiet"]
+        argv = [*SEARCH, *LONG, "--run-dir", original, "--quiet"]
         steps = []
-        for attempt in range(4):
-            if how == "finished":
-                steps.append(run(argv, where / "err-1"))
-                break
-            signum = signal.SIGTERM if how == "term" else signal.SIGKILL
-            first = self._kill_at_random([*argv, "--overwrite"], where, signum, (0.5 + attempt, 4.0 + attempt))
-            steps.append(first if signum != signal.SIGKILL else (first[0] if first[0] is None else 0, ""))
-            if how == "kill-twice" and (original / "config.json").exists():
-                first = self._kill_at_random(["resume", original, "--quiet"], where, signal.SIGKILL, (0.2, 2.0))
-                steps.append((first[0] if first[0] is None else 0, ""))
-            if (original / "config.json").exists():
-                break
+
+        def hurt(command: list, log: Path, epoch: int, signum: int) -> None:
+            """Start ``command``, and send ``signum`` once ``epoch`` epochs are recorded (a mid-way copy)."""
+            proc = Proc(command, log)
+            deadline = time.time() + 120
+            while proc.running() and time.time() < deadline:
+                try:
+                    if len((original / "metrics.jsonl").read_bytes().splitlines()) >= epoch:
+                        break
+                except OSError:
+                    pass
+                time.sleep(0.01)
+            time.sleep(self.rng.uniform(0.0, 0.2))
+            proc.signal(signum)
+            status = proc.wait()
+            steps.append((status, proc.stderr()) if signum != signal.SIGKILL else (status if status is None else 0, ""))
+
+        if how == "finished":
+            steps.append(run(argv, where / "err-1"))
+        else:
+            epoch = self.rng.randint(1, 7)
+            hurt(argv, where / "err-1", epoch, signal.SIGTERM if how == "term" else signal.SIGKILL)
+            if how == "kill-twice":
+                hurt(["resume", original, "--quiet"], where / "err-1b", epoch + 1, signal.SIGKILL)
         before = files_of(original, with_lock=True)
         done = subprocess.run(["cp", "-rs", str(original), str(copy)], capture_output=True, text=True)
         if done.returncode != 0:
@@ -614,7 +626,8 @@ class Drill:
             else:  # and the original, untouched, still resumes to the same result
                 again = run(["resume", original, "--quiet"], where / "err-3")
                 outcome, detail = self.judge([again], search_result(original), reference)
-                detail = detail and "the original after the copy: " + detail
+                detail = ("the original after the copy: " + detail) if detail else \
+                    f"copied at {len(before.get('metrics.jsonl', b'').splitlines())} of 10 epochs"
         self.record("fault", trial_id, "", outcome, detail)
 
     def image_folder_skips(self, trial_id: str, k: int) -> None:
