@@ -330,10 +330,10 @@ class Drill:
             if is_traceback(err):
                 return "traceback", err
             if status not in (0, 2, 130, 143) and status != 137:
-                return "traceback", f"exit {status}: {err}"
+                return "traceback", f"exit {status}: {err[-300:]}"
             # one `nasplug:` line (a sweep's progress lines, `sweep ...` and `[k/n] ...`, go to stderr too)
             if status in (2, 130, 143) and len([x for x in lines_of(err) if x.startswith("nasplug:")]) != 1:
-                return "traceback", f"exit {status} without one line: {err}"
+                return "traceback", f"exit {status} without one line: {err[-300:]}"
         if result is None or result != reference:
             return "silent wrong", f"result differs from the uninterrupted run: {str(result)[:200]}"
         return "identical", ""
@@ -389,7 +389,8 @@ class Drill:
 
     def _kill_at_random(self, argv, where: Path, signum: int, window: tuple[float, float], **kwargs):
         proc = Proc(argv, where / "err-1", **kwargs)
-        time.sleep(self.rng.uniform(*window))
+        self.moment = self.rng.uniform(*window)
+        time.sleep(self.moment)
         proc.signal(signum)
         return proc.wait(), proc.stderr()
 
@@ -699,7 +700,9 @@ class Drill:
             steps.append(run(["resume", where / "r", "--nproc", "2", "--quiet"], where / "err-2", spawn=True))
         else:
             steps.append(run([*argv, "--overwrite"], where / "err-2", spawn=True))
-        self.record("fault", trial_id, "", *self.judge(steps, search_result(where / "r"), reference))
+        outcome, detail = self.judge(steps, search_result(where / "r"), reference)
+        self.record("fault", trial_id, "", outcome, f"{signum.name} at {self.moment:.1f} s, exits "
+                    f"{[status for status, _ in steps]}; {detail}" if detail else "")
 
     # -- bad inputs ----------------------------------------------------------------------------------
     def bad_inputs(self) -> list[tuple[str, str, Callable[[Path], list[str]]]]:
