@@ -46,6 +46,49 @@ SEARCH = ["search", *TINY, "--strategy", "gdas", "--epochs", "3", "--steps-per-e
 TRAIN_FLAGS = ["--epochs", "3", "--batch-size", "32", "--threads", "1"]
 TIMEOUT_S = 240.0
 CLASSES = ("identical", "one-line error", "silent wrong", "hang", "traceback")
+#: a longer search (a few seconds of epochs) for trials that act while the first process still runs
+LONG = ["--epochs", "10", "--steps-per-epoch", "40"]
+NOBODY = 65534
+
+
+def image_search(root: Path | str, run_dir: Path, *extra: str) -> list:
+    """A search on an image folder (``--data imagefolder``), as small as the digits searches."""
+    return ["search", "--space", "nb201", "--space-option", "C=4", "--space-option", "N=1", "--data", "imagefolder",
+            "--data-option", f"root={root}", "--batch-size", "4", "--threads", "1", "--eval-batches", "1",
+            "--strategy", "gdas", "--epochs", "2", "--steps-per-epoch", "2", "--run-dir", run_dir, "--quiet", *extra]
+
+
+def write_images(root: Path, classes=("a", "b", "c"), per_class: int = 8, size: int = 8) -> Path:
+    """A tiny ``root/<class>/<k>.png`` tree of seeded random RGB images (the drill's own, never shared data)."""
+    import numpy as np
+    from PIL import Image
+
+    for index, name in enumerate(classes):
+        (root / name).mkdir(parents=True, exist_ok=True)
+        rng = np.random.default_rng(index)
+        for k in range(per_class):
+            Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8)).save(root / name / f"{k}.png")
+    return root
+
+
+def bomb_png(width: int = 20_000, height: int = 20_000) -> bytes:
+    """A valid PNG header (IHDR with correct CRCs) announcing ``width`` x ``height`` RGB pixels, a few bytes of
+    image data: PIL refuses it as a decompression bomb on opening, before allocating anything."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 4096))
+            + chunk(b"IEND", b""))
+
+
+def files_of(folder: Path, with_lock: bool = False) -> dict[str, bytes]:
+    """Every file under ``folder`` (what a symlink points to, read through it) by relative path; the lock file
+    (the PID of the last process that held the run) only ``with_lock``."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+            and (with_lock or p.name != ".lock")}
 
 
 # -- running one command --------------------------------------------------------------------------------
@@ -53,7 +96,7 @@ class Proc:
     """A ``nasplug`` command forked from this process (or spawned), with its stderr in a file."""
 
     def __init__(self, argv: list[str], log: Path, spawn: bool = False, fsize: int | None = None,
-                 cwd: Path | None = None):
+                 cwd: Path | None = None, user: int | None = None):
         self.argv, self.log = [str(a) for a in argv], log
         self.started = time.time()
         if spawn:
@@ -79,6 +122,10 @@ class Proc:
                     os.chdir(cwd)
                 if fsize is not None:
                     resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
+                if user is not None:  # an unprivileged user, for whom permissions hold (root ignores them)
+                    os.setgroups([])
+                    os.setgid(user)
+                    os.setuid(user)
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 signal.signal(signal.SIGINT, signal.default_int_handler)
                 from nasplug.cli import main
@@ -129,6 +176,15 @@ class Proc:
     def stderr(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
+    def running(self) -> bool:
+        """Whether the process has not exited yet (without reaping it: :meth:`wait` still can)."""
+        if self.popen is not None:
+            return self.popen.poll() is None
+        try:
+            return os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None
+        except ChildProcessError:
+            return False
+
 
 def run(argv, log: Path, timeout: float = TIMEOUT_S, **kwargs) -> tuple[int | None, str]:
     proc = Proc(argv, log, **kwargs)
@@ -145,6 +201,17 @@ def lines_of(err: str) -> list[str]:
 
 def is_traceback(err: str) -> bool:
     return "Traceback (most recent call last)" in err or "Segmentation fault" in err
+
+
+class Expect:
+    """What a bad input's ``make`` returns when a one-line error is not enough: the argv, a pattern the line
+    must match (the file or field the case is about: refused for another reason, the case tested nothing),
+    the user to run it as, and a ``check()`` run afterwards that returns what is wrong (e.g. a file the
+    refused command changed), or None."""
+
+    def __init__(self, argv: list, needle: str | None = None, user: int | None = None,
+                 check: Callable[[], str | None] | None = None):
+        self.argv, self.needle, self.user, self.check = argv, needle, user, check
 
 
 # -- comparing results ------------------------------------------------------------------------------------
@@ -204,9 +271,11 @@ class Drill:
                     continue  # a line torn by a kill of the drill itself
                 self.done[row["id"]] = row
         self.references: dict[str, Any] = {}
+        self.surface_now = ""  # the surface of the trial running (recorded with its row)
 
     # bookkeeping
     def record(self, kind: str, trial_id: str, surface: str, outcome: str, detail: str = "") -> None:
+        surface = surface or self.surface_now
         row = {"id": trial_id, "kind": kind, "surface": surface, "outcome": outcome, "detail": detail[-400:]}
         self.done[trial_id] = row
         with open(self.results_path, "a") as fh:
@@ -261,10 +330,10 @@ class Drill:
             if is_traceback(err):
                 return "traceback", err
             if status not in (0, 2, 130, 143) and status != 137:
-                return "traceback", f"exit {status}: {err}"
+                return "traceback", f"exit {status}: {err[-300:]}"
             # one `nasplug:` line (a sweep's progress lines, `sweep ...` and `[k/n] ...`, go to stderr too)
             if status in (2, 130, 143) and len([x for x in lines_of(err) if x.startswith("nasplug:")]) != 1:
-                return "traceback", f"exit {status} without one line: {err}"
+                return "traceback", f"exit {status} without one line: {err[-300:]}"
         if result is None or result != reference:
             return "silent wrong", f"result differs from the uninterrupted run: {str(result)[:200]}"
         return "identical", ""
@@ -300,8 +369,18 @@ class Drill:
             trials.append((f"sweep-local-{k}", "sweep local kill", lambda i: self.sweep_fault(i, "local")))
         for k in range(n(4, 0)):
             trials.append((f"sweep-ray-{k}", "sweep ray kill driver", lambda i: self.sweep_fault(i, "ray")))
-        for k in range(n(4, 0)):
+        for k in range(n(8, 0)):
             trials.append((f"nproc2-{k}", "--nproc 2 kill/signal", lambda i: self.nproc_fault(i)))
+        for k in range(n(8, 1)):
+            trials.append((f"lock-deleted-{k}", "lock deleted", lambda i, k=k: self.lock_deleted(
+                i, ("delete", "empty", "dead-pid", "delete-overwrite")[k % 4])))
+        for k in range(n(8, 1)):
+            trials.append((f"symlink-copy-{k}", "run dir symlinks", lambda i, k=k: self.symlink_copy(
+                i, ("kill", "kill", "term", "kill", "finished", "kill", "term", "kill-twice")[k % 8])))
+        for k in range(n(2, 0)):
+            trials.append((f"unverified-accepted-{k}", "crafted checkpoint", lambda i: self.unverified_accepted(i)))
+        for k in range(n(4, 1)):
+            trials.append((f"imagefolder-skips-{k}", "image folder", lambda i, k=k: self.image_folder_skips(i, k)))
         # round robin over the surfaces: a drill stopped early has still drilled every kind of run
         by_surface: dict[str, list] = {}
         for trial in trials:
@@ -310,7 +389,8 @@ class Drill:
 
     def _kill_at_random(self, argv, where: Path, signum: int, window: tuple[float, float], **kwargs):
         proc = Proc(argv, where / "err-1", **kwargs)
-        time.sleep(self.rng.uniform(*window))
+        self.moment = self.rng.uniform(*window)
+        time.sleep(self.moment)
         proc.signal(signum)
         return proc.wait(), proc.stderr()
 
@@ -436,6 +516,150 @@ class Drill:
             steps.append(run([*SEARCH, "--run-dir", where / "r", "--quiet", "--overwrite"], where / "err-3"))
         self.record("fault", trial_id, "", *self.judge(steps, search_result(where / "r"), reference))
 
+    def lock_deleted(self, trial_id: str, how: str) -> None:
+        """``rm DIR/.lock`` (or the file replaced) while a search runs, then a second writer: it must be refused
+        in one line (the lock is on the directory), and the first must finish as if left alone."""
+        reference = self.ref_search(LONG)
+        for attempt in range(3):
+            where = self.fresh(trial_id)
+            run_dir = where / "r"
+            argv = [*SEARCH, *LONG, "--run-dir", run_dir, "--quiet"]
+            first = Proc(argv, where / "err-1")
+            deadline = time.time() + 120
+            while not (run_dir / "config.json").exists() and first.running() and time.time() < deadline:
+                time.sleep(0.02)
+            time.sleep(self.rng.uniform(0.0, 2.0) / (attempt + 1))
+            lock = run_dir / ".lock"
+            lock.unlink(missing_ok=True)
+            if how == "empty":
+                lock.write_text("")
+            elif how == "dead-pid":
+                lock.write_text("999999\n")
+            second_argv = [*argv, "--overwrite"] if how == "delete-overwrite" else ["resume", run_dir, "--quiet"]
+            was_running = first.running()
+            second = run(second_argv, where / "err-2")
+            still_running = first.running()
+            steps = [(first.wait(), first.stderr()), second]
+            if was_running and still_running or attempt == 2:
+                break  # (else the first had finished before the second came: not this trial; again, sooner)
+        if not (was_running and still_running):
+            self.record("fault", trial_id, "", "identical", "skipped: the search finished before the second process")
+            return
+        outcome, detail = self.judge(steps, search_result(run_dir), reference)
+        if second[0] != 2 or not re.search(r"is in use by", " ".join(lines_of(second[1]))):
+            outcome, detail = "silent wrong", f"a second writer was not refused (exit {second[0]}): {second[1]}"
+        elif outcome == "identical":
+            rows = (run_dir / "metrics.jsonl").read_text().splitlines()
+            if len(rows) != 10:
+                outcome, detail = "silent wrong", f"metrics.jsonl has {len(rows)} lines for 10 epochs"
+        self.record("fault", trial_id, "", outcome, detail)
+
+    def unverified_accepted(self, trial_id: str) -> None:
+        """The pre-digest format (no ``sha256``, no ``config``) is refused, and resumed with
+        ``--accept-unverified``: from ``checkpoint.prev.pt`` (epoch 2) the run ends as the uninterrupted one."""
+        import torch
+
+        reference = self.ref_search()
+        where = self.fresh(trial_id)
+        run_dir = where / "r"
+        shutil.copytree(self.finished_search(), run_dir, ignore=shutil.ignore_patterns(".lock"))
+        state = torch.load(run_dir / "checkpoint.prev.pt", weights_only=True)
+        state.pop("sha256")
+        state.pop("config")
+        torch.save(state, run_dir / "checkpoint.prev.pt")
+        refused = run(["resume", run_dir, "--quiet", "--from-previous"], where / "err-1")
+        steps = [refused, run(["resume", run_dir, "--quiet", "--from-previous", "--accept-unverified"],
+                              where / "err-2")]
+        outcome, detail = self.judge(steps, search_result(run_dir), reference)
+        if refused[0] != 2 or "carries no checksum" not in refused[1]:
+            outcome, detail = "silent wrong", f"the unverified checkpoint was not refused first: {refused}"
+        self.record("fault", trial_id, "", outcome, detail)
+
+    def symlink_copy(self, trial_id: str, how: str) -> None:
+        """``cp -rs RUN COPY`` of a killed, stopped or finished search, then ``nasplug resume COPY``: the copy's
+        files become its own (README, "Copies and symlinks") and it ends as the uninterrupted run did; RUN is
+        byte for byte as before (its lock file too), no run file of COPY is still a link, and RUN itself then
+        resumes to the same result."""
+        reference = self.ref_search(LONG)
+        where = self.fresh(trial_id)
+        original, copy = where / "r", where / "copy"
+        argv = [*SEARCH, *LONG, "--run-dir", original, "--quiet"]
+        steps = []
+
+        def hurt(command: list, log: Path, epoch: int, signum: int) -> None:
+            """Start ``command``, and send ``signum`` once ``epoch`` epochs are recorded (a mid-way copy)."""
+            proc = Proc(command, log)
+            deadline = time.time() + 120
+            while proc.running() and time.time() < deadline:
+                try:
+                    if len((original / "metrics.jsonl").read_bytes().splitlines()) >= epoch:
+                        break
+                except OSError:
+                    pass
+                time.sleep(0.01)
+            time.sleep(self.rng.uniform(0.0, 0.2))
+            proc.signal(signum)
+            status = proc.wait()
+            steps.append((status, proc.stderr()) if signum != signal.SIGKILL else (status if status is None else 0, ""))
+
+        if how == "finished":
+            steps.append(run(argv, where / "err-1"))
+        else:
+            epoch = self.rng.randint(1, 7)
+            hurt(argv, where / "err-1", epoch, signal.SIGTERM if how == "term" else signal.SIGKILL)
+            if how == "kill-twice":
+                hurt(["resume", original, "--quiet"], where / "err-1b", epoch + 1, signal.SIGKILL)
+        before = files_of(original, with_lock=True)
+        done = subprocess.run(["cp", "-rs", str(original), str(copy)], capture_output=True, text=True)
+        if done.returncode != 0:
+            self.record("fault", trial_id, "", "traceback", f"drill error: cp -rs: {done.stderr}")
+            return
+        steps.append(run(["resume", copy, "--quiet"], where / "err-2"))
+        outcome, detail = self.judge(steps, search_result(copy), reference)
+        if outcome == "identical":
+            linked = [p.name for p in copy.iterdir() if p.is_symlink() and p.name not in (".lock",)]
+            changed = sorted(k for k in set(before) | set(files_of(original, with_lock=True))
+                             if before.get(k) != files_of(original, with_lock=True).get(k))
+            if changed:
+                outcome, detail = "silent wrong", f"resuming the copy changed the original's {changed}"
+            elif linked:
+                outcome, detail = "silent wrong", f"the resumed copy still links {linked} to the original"
+            else:  # and the original, untouched, still resumes to the same result
+                again = run(["resume", original, "--quiet"], where / "err-3")
+                outcome, detail = self.judge([again], search_result(original), reference)
+                detail = ("the original after the copy: " + detail) if detail else \
+                    f"copied at {len(before.get('metrics.jsonl', b'').splitlines())} of 10 epochs"
+        self.record("fault", trial_id, "", outcome, detail)
+
+    def image_folder_skips(self, trial_id: str, k: int) -> None:
+        """What the scan skips by design (files without an image suffix, files beside the class folders, empty
+        sub-folders) changes nothing, and an image linked inside the folder is the same as a copy of it: the
+        search equals the one on the clean folder."""
+        def make(w: Path):
+            status, err = run(image_search(write_images(w / "imgs"), w / "r"), w / "err")
+            return search_result(w / "r") if status == 0 else None
+        reference = self.reference("imagefolder", make)
+        where = self.fresh(trial_id)
+        root = write_images(where / "imgs")
+        if k % 4 == 0:
+            (root / "a" / "notes.txt").write_text("not an image")
+            (root / "b" / "Thumbs.db").write_bytes(b"\0" * 64)
+            (root / "c" / "0.png.bak").write_bytes(b"junk")
+        elif k % 4 == 1:
+            (root / "README.md").write_text("a file beside the class folders is not a class")
+            (root / ".DS_Store").write_bytes(b"\0" * 64)
+        elif k % 4 == 2:
+            (root / "b" / "empty").mkdir()
+            (root / "c" / "deeper" / "empty").mkdir(parents=True)
+        else:  # one image moved beside the class folders (not scanned there) and linked back (inside: allowed)
+            os.replace(root / "a" / "3.png", root / "a-3.png")
+            os.symlink("../a-3.png", root / "a" / "3.png")
+        status, err = run(image_search(root, where / "r"), where / "err")
+        outcome, detail = self.judge([(status, err)], search_result(where / "r"), reference)
+        if outcome == "identical" and status != 0:
+            outcome, detail = "silent wrong", f"refused a folder it should read: {err}"
+        self.record("fault", trial_id, "", outcome, detail)
+
     def _sweep_file(self, where: Path, root: Path) -> Path:
         path = where / "sweep.toml"
         path.write_text(f'[sweep]\nroot = "{root}"\nnum_cpus = 1\n[search]\nspace = "nb201"\ndata = "digits"\n'
@@ -476,7 +700,9 @@ class Drill:
             steps.append(run(["resume", where / "r", "--nproc", "2", "--quiet"], where / "err-2", spawn=True))
         else:
             steps.append(run([*argv, "--overwrite"], where / "err-2", spawn=True))
-        self.record("fault", trial_id, "", *self.judge(steps, search_result(where / "r"), reference))
+        outcome, detail = self.judge(steps, search_result(where / "r"), reference)
+        self.record("fault", trial_id, "", outcome, f"{signum.name} at {self.moment:.1f} s, exits "
+                    f"{[status for status, _ in steps]}; {detail}" if detail else "")
 
     # -- bad inputs ----------------------------------------------------------------------------------
     def bad_inputs(self) -> list[tuple[str, str, Callable[[Path], list[str]]]]:
@@ -594,12 +820,204 @@ class Drill:
                 (w / "g.json").write_text(json.dumps(record))
                 return ["train", w / "g.json", *TRAIN_FLAGS, "--run-dir", w / "t"]
             cases.append((f"genotype-{label}", "genotype space_options", make))
+        cases += self.image_folder_inputs()
+        cases += self.crafted_checkpoint_inputs()
         return cases
 
-    def bad_input(self, trial_id: str, make: Callable[[Path], list[str]]) -> None:
+    def image_folder_inputs(self) -> list[tuple[str, str, Callable[[Path], Expect]]]:
+        """Bad image folders (tests/test_image_folder_stream.py, nasplug/data/folder_scan.py): each refused in one
+        line naming the entry, before anything is trained; the FIFO and the loop under the drill's timeout."""
+        def tree(w: Path, hurt: Callable[[Path, Path], Any], needle: str, user: int | None = None,
+                 check: Callable[[Path], str | None] | None = None) -> Expect:
+            root = write_images(w / "imgs")
+            elsewhere = write_images(w / "elsewhere", classes=("x",), per_class=2)
+            hurt(root, elsewhere)
+            return Expect(image_search(root, w / "r"), needle, user, (lambda: check(root)) if check else None)
+
+        def unreadable(root: Path, _):
+            os.chmod(root / "b", 0)
+            if os.geteuid() == 0:  # root reads a mode-000 folder anyway: run the search as nobody instead
+                os.chmod(root.parent, 0o777)  # (where nobody may create the run directory)
+
+        def readable_again(root: Path) -> None:
+            os.chmod(root / "b", 0o755)  # so that the next case's fresh() can remove it
+            return None
+
+        def garbage(root: Path, _):
+            (root / "b" / "junk.png").write_bytes(random.Random(3).randbytes(500))
+
+        def truncated(root: Path, _):
+            (root / "a" / "broken.png").write_bytes((root / "a" / "0.png").read_bytes()[:60])
+
+        def other_size(root: Path, _):
+            write_images(root / "c" / "big", classes=("",), per_class=1, size=9)
+
+        folders = {
+            # a directory symlink loop (`ln -s .. F/a/loop`: used to duplicate and mislabel every image)
+            "loop-parent": (lambda r, e: os.symlink("..", r / "a" / "loop"), r"a/loop' loops back"),
+            "loop-self": (lambda r, e: os.symlink(".", r / "b" / "self"), r"b/self' loops back"),
+            "dir-link-outside": (lambda r, e: os.symlink(e / "x", r / "a" / "more"), r"a/more' points outside"),
+            "class-link-outside": (lambda r, e: os.symlink(e / "x", r / "d"), r"/d' points outside"),
+            "file-link-outside": (lambda r, e: os.symlink(e / "x" / "0.png", r / "a" / "x.png"),
+                                  r"a/x.png' points outside"),
+            "link-to-slash": (lambda r, e: os.symlink("/", r / "c" / "everything"), r"c/everything' points outside"),
+            "dangling-link": (lambda r, e: os.symlink(r / "nowhere.png", r / "a" / "gone.png"), r"a/gone.png'"),
+            "fifo": (lambda r, e: os.mkfifo(r / "a" / "x.png"), r"a/x.png' is not a regular file \(a FIFO\)"),
+            "bomb": (lambda r, e: (r / "b" / "bomb.png").write_bytes(bomb_png()), r"bomb.png' is refused as a "
+                     "decompression bomb"),
+            "truncated-png": (truncated, r"broken.png' cannot be decoded"),
+            "garbage-png": (garbage, r"junk.png' cannot be decoded"),
+            "empty-png": (lambda r, e: (r / "c" / "empty.png").write_bytes(b""), r"empty.png' cannot be decoded"),
+            "class-without-images": (lambda r, e: [shutil.rmtree(r / "c"), (r / "c").mkdir(),
+                                                   (r / "c" / "notes.txt").write_text("x")], r"class folder 'c' has no"),
+            "sizes-differ": (other_size, r"differ in size"),
+            "unreadable-class": (unreadable, r"cannot read .*/b' \(permission denied\)"),
+        }
+        if self.small:
+            folders = {k: folders[k] for k in ("loop-parent", "fifo", "bomb")}
+        cases = []
+        for label, (hurt, needle) in folders.items():
+            def make(w, hurt=hurt, needle=needle, label=label):
+                if label == "unreadable-class":
+                    return tree(w, hurt, needle, NOBODY if os.geteuid() == 0 else None, readable_again)
+                return tree(w, hurt, needle)
+            cases.append((f"imagefolder-{label}", "image folder", make))
+        roots = {
+            "empty-root": (lambda w: (w / "imgs").mkdir() or w / "imgs", r"no class folders"),
+            "one-class": (lambda w: write_images(w / "imgs", classes=("a",)), r"1 class folder\(s\) \(a\)"),
+            "root-is-file": (lambda w: [(w / "imgs").write_text("x")] and w / "imgs", r"'.*imgs' is a file, not a folder"),
+            "root-missing": (lambda w: w / "none", r"'.*none' does not exist"),
+            "root-empty-string": (lambda w: "", r"root='' .*non-empty folder path"),  # was: the cwd, read
+            "split-classes-differ": (lambda w: [write_images(w / "imgs" / "train"),
+                                                write_images(w / "imgs" / "test", classes=("a", "b"))] and w / "imgs",
+                                     r"train classes .* and test classes .* differ"),
+        }
+        if self.small:
+            roots = {}
+        for label, (make_root, needle) in roots.items():
+            cases.append((f"imagefolder-{label}", "image folder", lambda w, make_root=make_root, needle=needle: Expect(
+                image_search(make_root(w), w / "r"), needle)))
+        for label, (option, needle) in {"size-3": ("size=3", r"size"), "size-bool": ("size=true", r"size"),
+                                        "cache-neg": ("cache_limit_mb=-1", r"cache_limit_mb"),
+                                        "unknown": ("colour=1", r"unknown option")}.items():
+            if self.small:
+                break
+            cases.append((f"imagefolder-option-{label}", "image folder", lambda w, option=option, needle=needle: Expect(
+                image_search(write_images(w / "imgs"), w / "r", "--data-option", option), needle)))
+        def no_root(w):
+            argv = image_search("X", w / "r")
+            at = argv.index("root=X")
+            return Expect(argv[:at - 1] + argv[at + 1:], r"imagefolder needs root=PATH")
+        cases.append(("imagefolder-no-root", "image folder", no_root))
+        return cases
+
+    def finished_train(self) -> Path:
+        where = self.work / "base-train"
+        if not (where / "t" / "result.json").exists():
+            where = self.fresh("base-train")
+            status, err = run(["train", self.finished_search() / "genotype.json", *TRAIN_FLAGS, "--run-dir", where / "t",
+                               "--quiet"], where / "err")
+            assert status == 0, err
+        return where / "t"
+
+    def crafted_checkpoint_inputs(self) -> list[tuple[str, str, Callable[[Path], Expect]]]:
+        """Checkpoints crafted, not damaged (tests/test_rundir_guarantees.py): a valid digest over a state of the
+        wrong kind.  ``nasplug resume`` must refuse each in one line naming the file and the field, and leave
+        every file of the run directory as it was."""
+        import torch
+
+        from nasplug.checkpoint import content_digest
+
+        def weights(kind):
+            return "supernet" if kind == "search" else "model"
+
+        def retype(dtype):
+            def change(state, kind):
+                key = weights(kind)
+                state[key] = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state[key].items()}
+            return change
+
+        def reshape_first(state, kind):
+            key = weights(kind)
+            name = next(k for k, v in state[key].items() if v.dim() == 4)
+            state[key][name] = torch.zeros(*state[key][name].shape[:-1], state[key][name].shape[-1] + 1)
+
+        def momentum(state, kind):
+            state["w_optimizer" if kind == "search" else "optimizer"]["state"][0]["momentum_buffer"] = torch.zeros(3, 3)
+
+        def arch_shape(state, kind):
+            name = next(iter(state["arch"]))
+            state["arch"][name] = torch.zeros(state["arch"][name].numel() + 2)
+
+        def set_(**fields):
+            return lambda state, kind: state.update(fields)
+
+        def other_seed(state, kind):  # (a retraining's config holds its settings under "train")
+            (state["config"]["train"] if kind == "train" else state["config"])["seed"] = 9
+
+        crafted = {  # label: (change, digest: "valid" | "none" | "stale", kinds, needle)
+            "float16-weights": (retype(torch.float16), "valid", ("search", "train"), r"float16"),
+            "int64-weights": (retype(torch.int64), "valid", ("search", "train"), r"int64"),
+            "float64-weights": (retype(torch.float64), "valid", ("search",), r"float64"),
+            "weight-shape": (reshape_first, "valid", ("search", "train"), r"of shape"),
+            "arch-shape": (arch_shape, "valid", ("search",), r"'arch\."),
+            "epoch-1.5": (set_(epoch=1.5), "valid", ("search", "train"), r"'epoch' is 1\.5, not a whole number"),
+            "epoch-true": (set_(epoch=True), "valid", ("search",), r"'epoch' is True"),
+            "epoch-history-differ": (set_(epoch=1), "valid", ("search", "train"), r"'epoch' is 1 but 'history'"),
+            "epoch-beyond": (lambda s, k: s.update(epoch=99, history=s["history"] * 33), "valid", ("search",),
+                             r"epoch 99"),
+            "history-abc": (set_(history="abc"), "valid", ("search", "train"), r"'history' is not a list"),
+            "history-of-numbers": (set_(history=[1, 2, 3]), "valid", ("search",), r"'history' is not a list"),
+            "no-digest-no-config": (lambda s, k: s.pop("config", None), "none", ("search", "train"),
+                                    r"carries no checksum .*--accept-unverified"),
+            "stale-digest": (set_(epoch=2), "stale", ("search",), r"checksum mismatch"),
+            "finished-final-null": (set_(finished=True, final=None), "valid", ("search",), r"finished, without a final genotype"),
+            "finished-not-bool": (set_(finished="yes"), "valid", ("search",), r"'finished' is 'yes'"),
+            "momentum-shape": (momentum, "valid", ("search", "train"), r"momentum_buffer of parameter 0 is "
+                               r"torch\.float32 \(3, 3\)"),
+            "torch-rng-float": (set_(torch_rng=torch.zeros(4)), "valid", ("search",), r"'torch_rng' is"),
+            "another-config": (other_seed, "valid", ("search", "train"), r"written by another configuration "
+                               r".*\(fields differ: (train\.)?seed\)"),
+            "not-a-dict": (None, "valid", ("search",), r"not a nasplug checkpoint"),
+        }
+        if self.small:
+            crafted = {k: crafted[k] for k in ("float16-weights", "no-digest-no-config")}
+        cases = []
+        for (label, (change, digest, kinds, needle)), which in itertools.product(
+                crafted.items(), ("checkpoint.pt", "checkpoint.prev.pt")):
+            if which == "checkpoint.prev.pt" and (self.small or label not in (
+                    "float16-weights", "no-digest-no-config", "momentum-shape", "finished-final-null")):
+                continue
+            for kind in kinds:
+                def make(w, change=change, digest=digest, kind=kind, needle=needle, which=which):
+                    run_dir = w / "run"
+                    source = self.finished_search() if kind == "search" else self.finished_train()
+                    shutil.copytree(source, run_dir, ignore=shutil.ignore_patterns(".lock"))
+                    if change is None:
+                        torch.save([1, 2, 3], run_dir / which)
+                    else:
+                        state = torch.load(run_dir / which, weights_only=True)
+                        stored = state.pop("sha256")
+                        change(state, kind)
+                        if digest == "valid":
+                            state["sha256"] = content_digest(state)
+                        elif digest == "stale":
+                            state["sha256"] = stored
+                        torch.save(state, run_dir / which)
+                    before = files_of(run_dir)
+                    return Expect(["resume", run_dir, "--quiet"] + (["--from-previous"] if which != "checkpoint.pt"
+                                                                    else []), re.escape(which) + r": .*" + needle,
+                                  check=lambda: None if files_of(run_dir) == before else "the run directory changed")
+                suffix = "" if which == "checkpoint.pt" else "-prev"
+                cases.append((f"crafted-{kind}-{label}{suffix}", "crafted checkpoint", make))
+        return cases
+
+    def bad_input(self, trial_id: str, make: Callable[[Path], list[str] | Expect]) -> None:
         where = self.fresh("bad")
-        argv = make(where)
-        status, err = run(argv, where / "err", timeout=120.0)
+        made = make(where)
+        expect = made if isinstance(made, Expect) else Expect(made)
+        status, err = run(expect.argv, where / "err", timeout=120.0, user=expect.user)
+        problem = expect.check() if expect.check is not None else None
         if status is None:
             outcome = "hang"
         elif is_traceback(err) or status not in (0, 2):
@@ -608,24 +1026,37 @@ class Drill:
             outcome = "silent wrong"
         elif len(lines_of(err)) != 1 or not lines_of(err)[0].startswith("nasplug: error:"):
             outcome = "traceback"
+        elif expect.needle is not None and not re.search(expect.needle, lines_of(err)[0]):
+            outcome, err = "silent wrong", f"refused, but not for this case (no /{expect.needle}/): {err}"
+        elif problem is not None:
+            outcome, err = "silent wrong", f"refused, but {problem}: {err}"
         else:
             outcome = "one-line error"
         self.record("input", trial_id, "", outcome, err)
 
     # -- the whole drill ----------------------------------------------------------------------------
-    def run_all(self, only: str = "all", part: tuple[int, int] = (1, 1)) -> dict[str, Any]:
-        """Every trial (of part ``i`` of ``n``: those whose index is ``i - 1`` modulo ``n``) not done yet."""
+    def run_all(self, only: str = "all", part: tuple[int, int] = (1, 1),
+                surfaces_wanted: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
+        """Every trial (of part ``i`` of ``n``: those whose index is ``i - 1`` modulo ``n``; of the surfaces
+        ``surfaces_wanted`` if any are named) not done yet."""
         surfaces = {}
-        mine = lambda items: [item for k, item in enumerate(items) if k % part[1] == part[0] - 1]  # noqa: E731
+        known = {s for _, s, _ in self.bad_inputs()} | {s for _, s, _ in self.fault_trials()}
+        unknown = sorted(set(surfaces_wanted) - known)
+        if unknown:
+            raise SystemExit(f"drills: no surface {unknown}; the surfaces are: {', '.join(sorted(known))}")
+        wanted = (lambda items: [i for i in items if i[1] in surfaces_wanted]) if surfaces_wanted else list
+        mine = lambda items: [item for k, item in enumerate(wanted(items)) if k % part[1] == part[0] - 1]  # noqa: E731
         if only in ("all", "inputs"):
             for trial_id, surface, make in mine(self.bad_inputs()):
                 surfaces[trial_id] = surface
                 if trial_id not in self.done:
+                    self.surface_now = surface
                     self.bad_input(trial_id, make)
         if only in ("all", "faults"):
             for trial_id, surface, body in mine(self.fault_trials()):
                 surfaces[trial_id] = surface
                 if trial_id not in self.done:
+                    self.surface_now = surface
                     try:
                         body(trial_id)
                     except Exception as exc:  # noqa: BLE001 - the drill's own failure is reported, not hidden
@@ -668,6 +1099,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--only", choices=("all", "inputs", "faults"), default="all")
     parser.add_argument("--seed", type=int, default=0, help="the random moments of the signals and kills")
     parser.add_argument("--part", default="1/1", help="I/N: run every N-th trial from the I-th (parallel drills)")
+    parser.add_argument("--surface", action="append", default=[], metavar="NAME",
+                        help="run only the trials of this surface (repeatable), e.g. 'image folder', "
+                             "'crafted checkpoint', 'run dir symlinks', 'lock deleted'")
     parser.add_argument("--merge", nargs="*", default=(), metavar="OUT",
                         help="summarize these drills' results.jsonl with this one's, running nothing")
     args = parser.parse_args(argv)
@@ -697,7 +1131,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         surfaces = {t: s for t, s, _ in drill.bad_inputs()} | {t: s for t, s, _ in drill.fault_trials()}
         return drill.summary({t: s for t, s in surfaces.items() if t in rows}, rows)
     part = tuple(int(x) for x in args.part.split("/"))
-    return drill.run_all(args.only, part)
+    return drill.run_all(args.only, part, args.surface)
 
 
 if __name__ == "__main__":

@@ -427,11 +427,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     A rank started by torch's launcher does not return: it leaves through
     :func:`nasplug.distributed.exit_process` once its output is flushed.
+    Called as the process's own command (``argv`` None: the ``nasplug`` script, ``python -m nasplug``),
+    it ignores SIGTERM and SIGINT once the status is decided: what is left is the interpreter's exit (torch's
+    teardown takes a while), where a signal would turn a finished command into a silent kill (exit 143).
     """
     from nasplug.signals import hold_signals
 
     with hold_signals():  # a SIGTERM while starting up is a request: the command stops at its first check
         status = _run_command(argv)
+    if argv is None:
+        from nasplug.signals import ignore_signals_for_exit
+
+        ignore_signals_for_exit()
     from nasplug import distributed  # not before: parsing and --help must not import torch
 
     if distributed.launched():

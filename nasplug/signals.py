@@ -121,3 +121,11 @@ def hold_signals():
         for s, handler in previous.items():
             signal.signal(s, handler)
         _requested = None
+
+
+def ignore_signals_for_exit() -> None:
+    """SIGTERM and SIGINT ignored from here on (main thread only): the command's status is decided and the
+    process only exits, so a signal now can only replace that status with a silent 143 or 130."""
+    if threading.current_thread() is threading.main_thread():
+        for s in NAMES:
+            signal.signal(s, signal.SIG_IGN)

@@ -1,7 +1,8 @@
 """The CI-sized drill (benchmarks/drills.py --small): a few kills, signals, full disks, races and damaged
-files on real runs, and a sample of bad inputs from every surface; every outcome must be an identical
-resumed result or a one-line error (no silent wrong result, no hang, no traceback).  The full drill
-(hundreds of trials) runs on demand: ``python benchmarks/drills.py --out drills-out``."""
+files on real runs, a deleted lock under a running search, a `cp -rs` copy resumed, and a sample of bad inputs
+from every surface (image folders and crafted checkpoints included); every outcome must be an identical resumed
+result or a one-line error (no silent wrong result, no hang, no traceback).  The full drill (hundreds of
+trials) runs on demand: ``python benchmarks/drills.py --out drills-out``."""
 
 import json
 import os
@@ -24,3 +25,8 @@ def test_small_drill_has_only_identical_results_and_one_line_errors(tmp_path):
     assert summary["fault_total"] >= 6 and summary["input_total"] >= 60, summary
     assert set(summary["fault_trials"]) <= {"identical"} and set(summary["bad_inputs"]) == {"one-line error"}
     assert done.returncode == 0
+    rows = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
+    surfaces = {(row["kind"], row["surface"]) for row in rows}
+    assert {("input", "image folder"), ("fault", "image folder"), ("input", "crafted checkpoint"),
+            ("fault", "run dir symlinks"), ("fault", "lock deleted")} <= surfaces, sorted(surfaces)
+    assert not any("skipped" in row["detail"] for row in rows if row["surface"] == "lock deleted")

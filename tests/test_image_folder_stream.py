@@ -136,3 +136,18 @@ def test_streaming_a_large_folder_keeps_only_paths_in_memory(tmp_path):
     assert not hasattr(bundle.train, "images")
     assert bundle.train.paths.dtype.kind == "U"  # one numpy array: shared by forked workers without copies
     assert sys.getsizeof(bundle.train.paths) < 64 * 1024
+
+
+@pytest.mark.parametrize("root", ["", "   "])
+def test_an_empty_root_is_refused_not_read_as_the_current_folder(root, tmp_path, monkeypatch):
+    """``--data-option root=$DATA`` with DATA unset gives root="": Path("") is ".", which used to search
+    whatever image tree the command happened to run in, without a word."""
+    monkeypatch.chdir(_folder(tmp_path / "cwd"))
+    with pytest.raises(ConfigError, match="root=.* it must be a non-empty folder path"):
+        image_folder(root)
+
+
+def test_a_root_that_is_a_file_is_named_as_a_file(tmp_path):
+    (tmp_path / "imgs").write_text("x")
+    with pytest.raises(ConfigError, match="imgs' is a file, not a folder"):
+        image_folder(str(tmp_path / "imgs"))

@@ -517,3 +517,18 @@ def test_skipped_nan_batch_leaves_batchnorm_statistics_alone_under_strict_fairne
     for key, value in before.items():
         assert torch.equal(value, after[key]), key  # weights and BatchNorm buffers untouched
     assert math.isfinite(accumulated_sgd_step(run, x, y, paths)["train_loss"])
+
+
+# -- a SIGTERM after the command has finished (the interpreter's exit) --------------------------------------
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_during_exit_does_not_turn_a_finished_command_into_a_silent_kill(signum):
+    """The drill's `--nproc 2` trials: a SIGTERM in the half second the launcher spends exiting (torch's
+    teardown) after the search had finished and written everything ended it with 143 and no line. Once the
+    command's status is decided, the exit is no longer interruptible: the status stands."""
+    code = ("import atexit, os, signal, sys, time, runpy\n"
+            f"atexit.register(lambda: (os.kill(os.getpid(), {int(signum)}), time.sleep(0.5)))\n"
+            "sys.argv = ['nasplug', 'plugins']\n"
+            "runpy.run_module('nasplug', run_name='__main__')\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
+    assert "Traceback" not in done.stderr and "KeyboardInterrupt" not in done.stderr

@@ -175,7 +175,8 @@ def image_folder(root: str | None = None, size: int | None = None, test_fraction
         raise ConfigError("imagefolder needs root=PATH, a folder of <class>/<image> sub-folders")
     path = Path(root).expanduser()
     if not path.is_dir():
-        raise ConfigError(f"image folder {str(path)!r} does not exist")
+        raise ConfigError(f"image folder {str(path)!r} " + ("is a file, not a folder" if path.exists() else
+                                                            "does not exist"))
     split = (path / "train").is_dir() and (path / "test").is_dir()
     if split:
         train_samples, classes = _scan(path / "train", limit_train, split_seed)
@@ -255,9 +256,9 @@ def _check_common(dataset: str, **options) -> None:
         elif name == "split_seed":
             if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**32:
                 fail(name, value, f"an integer in [0, {2**32 - 1}]")
-        elif name == "root":
-            if value is not None and not isinstance(value, str):
-                fail(name, value, "a folder path")
+        elif name == "root":  # "" (`root=$DATA` with DATA unset) would be Path("") == ".": wherever nasplug runs
+            if value is not None and (not isinstance(value, str) or not value.strip()):
+                fail(name, value, "a non-empty folder path")
 
 
 def _reject(unknown: dict, dataset: str, allowed: list[str]) -> None:
