@@ -6,9 +6,10 @@ import argparse
 import json
 import logging
 import os
+import shlex
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from nasplug import registry as registry_module
 from nasplug.cli_help import FLAG_HELP
@@ -283,8 +284,20 @@ def _report_search(result) -> int:
         print("benchmark: " + json.dumps(result.benchmark, sort_keys=True))
     print(f"run directory: {result.run_dir}")
     data = registry_module.default_registry().shortest_name("dataset", result.config.data)  # qualified if shared
-    print(f"retrain it with: nasplug train {result.run_dir}/genotype.json --data {data}")
+    genotype = shlex.quote(f"{result.run_dir}/genotype.json")
+    print(f"retrain it with: nasplug train {genotype} --data {data}" + data_option_flags(result.config.data_options))
     return 0
+
+
+def data_option_flags(options: Mapping[str, Any] | None) -> str:
+    """`` --data-option KEY=VALUE`` for each of a run's data options, quoted for a shell and read back by
+    :func:`~nasplug.cli_options.parse_value` as the same value (an image folder's ``root`` above all: a retrain
+    hint without it would point ``nasplug train`` at no folder)."""
+    flags = []
+    for key, value in sorted((options or {}).items()):
+        text = value if isinstance(value, str) else json.dumps(value)
+        flags.append(f" --data-option {shlex.quote(f'{key}={text}')}")
+    return "".join(flags)
 
 
 def _board(args):

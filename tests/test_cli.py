@@ -40,6 +40,24 @@ def test_the_retrain_hint_is_the_same_after_a_search_and_after_a_resume(tmp_path
     assert hint() == fresh == [f"retrain it with: nasplug train {run_dir}/genotype.json --data digits"]
 
 
+def test_the_retrain_hint_carries_the_data_options_and_runs_as_printed(tmp_path, capsys):
+    """An image-folder search's hint once left out ``--data-option root=...``: the printed command must rebuild
+    the same data options (a path with a space in it included)."""
+    import shlex
+
+    from nasplug.cli_options import parse_options
+
+    run_dir = tmp_path / "a run"
+    assert main(["search", *SMALL, "--strategy", "random", "--data", "digits", "--epochs", "1", "--data-option",
+                 "limit_train=160", "--data-option", "test_fraction=0.25", "--run-dir", str(run_dir), "--quiet"]) == 0
+    (line,) = [x for x in capsys.readouterr().out.splitlines() if x.startswith("retrain it with:")]
+    argv = shlex.split(line.removeprefix("retrain it with: "))
+    assert argv[:3] == ["nasplug", "train", f"{run_dir}/genotype.json"]
+    options = parse_options(argv[k + 1] for k, a in enumerate(argv) if a == "--data-option")
+    assert options == {"limit_train": 160, "test_fraction": 0.25}
+    assert main([*argv[1:], "--epochs", "1", "--quiet", "--run-dir", str(tmp_path / "train")]) == 0
+
+
 def test_search_train_show(tmp_path, capsys):
     run_dir = tmp_path / "run"
     assert main(["search", *SMALL, "--strategy", "random", "--data", "digits", "--epochs", "2",
