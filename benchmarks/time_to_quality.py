@@ -246,15 +246,19 @@ def plot(summaries: list[dict], path: Path) -> None:
         if not pts:
             continue
         t, m, w = zip(*pts)
-        label = f"{s['row']} ({len(s['seeds'])} seeds{', wall clock' if 'wall' in s['clock'] else ''})"
+        name = s["row"].split("/")[-1] + (" (supernet)" if "/" in s["row"] else "")
+        label = f"{name} ({len(s['seeds'])} seeds{', wall clock' if 'wall' in s['clock'] else ''})"
         ax.step(t, m, where="post", color=color, label=label)
         ax.step(t, w, where="post", color=color, linestyle=":", alpha=0.8)
+        if len(t) == 1:  # a search that answers once, at its end (RSPS): a point, with its worst seed below
+            ax.plot(t, m, "o", color=color)
+            ax.plot(t, w, "v", color=color, alpha=0.8)
     ax.axhline(87.06, color="grey", linewidth=0.8, label="table mean 87.06")
     ax.set_xscale("log")
     ax.set_ylim(80, 95)
     ax.set_xlabel("CPU seconds per search (one thread)")
     ax.set_ylabel("NAS-Bench-201 CIFAR-10 test accuracy of the answer")
-    ax.set_title("Time to quality on NB201 (C=8 N=1, 16x16): mean (solid), worst seed (dotted)")
+    ax.set_title("NB201 (C=8 N=1, 16x16): mean (solid, o), worst seed (dotted, v)", fontsize=10)
     ax.legend(fontsize=7, loc="lower right")
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
