@@ -161,9 +161,9 @@ class NB201Child(nn.Module):
 #: supernets 20 epochs): the best worst seed per CPU-minute among the rows measured.  UPDATE HERE (and in the space's
 #: docstring, which ``nasplug plugins --verbose`` shows) when a row measured on 10 seeds, or the training-free
 #: search, does better.
-RECOMMENDED_SEARCH = ("nasplug search --space nb201 --strategy zerocost (nasplug-zerocost): training-free, mean 93.20 "
-                      "and worst seed 92.13 over 26 seeds (0-7, 100-107, 200-209; every seed above the table mean "
-                      "87.06) at 0.4 CPU minutes per search (benchmarks/time_to_quality.py)")
+RECOMMENDED_SEARCH = ("nasplug search --space nb201 --strategy zerocost (nasplug-zerocost): training-free, mean 93.17 "
+                      "and worst seed 91.72 over 38 seeds (0-9, 100-107, 200-209, 300-309; every seed above the "
+                      "table mean 87.06) at 0.2-0.4 CPU minutes per search (benchmarks/time_to_quality.py)")
 
 
 @attrs.frozen
@@ -174,11 +174,13 @@ class NB201Space(SearchSpace):
     (nasplug-zerocost), which scores 200 sampled cells at initialisation on
     one batch of real images and answers the rank vote of naswot, synflow
     and jacob_cov.  It gives the best worst seed per CPU-minute of every row
-    measured: worst seed 92.13 over 26 seeds at 0.4 CPU minutes, where the
-    cheapest supernet row whose every seed beat a random cell (the table
-    mean, 87.06), gibbs-mean, has worst seed 89.45 at 7.7 CPU minutes (3
-    seeds), and single-path RSPS with op warmup or strict fairness ended
-    below the table mean on some seeds.  ``benchmarks/README.md`` and
+    measured: worst seed 91.72 over 38 seeds at 0.2-0.4 CPU minutes.  The
+    single-path supernet row whose every seed beat a random cell (the table
+    mean, 87.06), RSPS with strict fairness picking among the vote's ten
+    finalists (``random-fair-screen``), has worst seed 92.33 over 10 seeds
+    at 3.4 CPU minutes, and owes that to the vote; RSPS's own pick from the
+    same fair supernets fell to 86.53, and gibbs-mean's worst seed was 89.45
+    at 7.7 CPU minutes (3 seeds).  ``benchmarks/README.md`` and
     ``plugins/nasplug-zerocost/README.md`` have the figures.
 
     ``C`` and ``N`` default to the benchmark's 16 and 5; small values make
