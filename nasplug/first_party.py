@@ -39,7 +39,7 @@ FIRST_PARTY: dict[str, dict[str, tuple[str, ...]]] = {
         "strategy": ("tunas", "tunas-accuracy"),
     },
     "nasplug-zerocost": {
-        "arch_optimizer": ("proxy-quality", "proxy-warmstart", "zerocost"),
+        "arch_optimizer": ("proxy-quality", "proxy-screen", "proxy-warmstart", "zerocost"),
         "proxy": ("fisher", "flops", "grad_norm", "grasp", "jacob_cov", "linear_regions", "naswot", "ntk",
                   "params", "snip", "synflow"),
         "strategy": ("naswot", "tenas", "zerocost"),
