@@ -108,19 +108,10 @@ def stop_on_signals(keep_pending: bool = False):
 def hold_signals():
     """While the CLI starts up (imports, plugin loading): SIGTERM and SIGINT are only recorded, as under
     :func:`stop_on_signals`, so the command stops at its first check with its one-line message
-    instead of dying silently or with a traceback; a second signal acts at once."""
-    global _requested
-    if threading.current_thread() is not threading.main_thread():
+    instead of dying silently or with a traceback; a second signal acts at once.  The same handlers as
+    :func:`stop_on_signals` (a request made earlier is dropped); a name of its own for where it is used."""
+    with stop_on_signals():
         yield
-        return
-    previous = {s: signal.signal(s, _handler) for s in NAMES}
-    _requested = None
-    try:
-        yield
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-        _requested = None
 
 
 def ignore_signals_for_exit() -> None:
