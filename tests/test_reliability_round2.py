@@ -379,7 +379,21 @@ def test_tensorboard_failure_warns_and_the_run_goes_on(where, tmp_path, monkeypa
 
 
 # -- 25.13: a NaN input batch under --on-nonfinite skip ---------------------------------------------------
-def test_skipped_nan_batch_leaves_batchnorm_statistics_alone():
+def _plain_step(run, x, y):
+    selections = run.sample()
+    return lambda batch: run.sgd_step(batch, y, selections)
+
+
+def _fair_step(run, x, y):
+    """The fairness step runs its own forwards (one per path): a skipped NaN batch must restore BN there too."""
+    from nasplug.strategies.fairness import accumulated_sgd_step
+
+    paths = [run.sample() for _ in range(3)]
+    return lambda batch: accumulated_sgd_step(run, batch, y, paths)
+
+
+@pytest.mark.parametrize("make_step", [_plain_step, _fair_step], ids=["sgd_step", "strict_fairness"])
+def test_skipped_nan_batch_leaves_batchnorm_statistics_alone(make_step):
     from nasplug.pipeline import Pipeline  # noqa: F401  (the registry's first-party components)
     from nasplug.search.run import SearchRun, merged_config
 
@@ -388,16 +402,15 @@ def test_skipped_nan_batch_leaves_batchnorm_statistics_alone():
                             "on_nonfinite": "skip", "strategy": "random"})
     run = SearchRun(config)
     x, y = next(iter(run.train_loader))
-    selections = run.sample()
+    step = make_step(run, x, y)
     before = {k: v.clone() for k, v in run.supernet.state_dict().items()}
-    assert run.sgd_step(torch.full_like(x, float("nan")), y, selections) == {}
+    assert step(torch.full_like(x, float("nan"))) == {}
     assert run.skipped_steps == 1
     after = run.supernet.state_dict()
     assert any("running_mean" in k for k in after)
     for key, value in before.items():
         assert torch.equal(value, after[key]), key  # weights and BatchNorm buffers untouched
-    metrics = run.sgd_step(x, y, selections)  # and the next finite batch trains as usual
-    assert math.isfinite(metrics["train_loss"])
+    assert math.isfinite(step(x)["train_loss"])  # and the next finite batch trains as usual
 
 
 def test_divergence_message_under_skip_does_not_recommend_skip():
@@ -497,26 +510,6 @@ def test_unreadable_class_folder_is_reported_as_unreadable(tmp_path, monkeypatch
     monkeypatch.setattr(folder_scan.os, "scandir", scandir)  # root ignores folder permissions: simulate them
     with pytest.raises(ConfigError, match=r"cannot read .*/b' \(permission denied\)"):
         folder_scan.scan_image_folder(tmp_path)
-
-
-def test_skipped_nan_batch_leaves_batchnorm_statistics_alone_under_strict_fairness():
-    """The fairness step runs its own forwards (one per path): a skipped NaN batch must restore BN there too."""
-    from nasplug.pipeline import Pipeline  # noqa: F401  (the registry's first-party components)
-    from nasplug.search.run import SearchRun, merged_config
-    from nasplug.strategies.fairness import accumulated_sgd_step
-
-    config = merged_config({**TINY_SEARCH, "space_options": {"C": 4, "N": 1, "track_running_stats": True,
-                                                              "affine": True},
-                            "on_nonfinite": "skip", "strategy": "random"})
-    run = SearchRun(config)
-    x, y = next(iter(run.train_loader))
-    paths = [run.sample() for _ in range(3)]
-    before = {k: v.clone() for k, v in run.supernet.state_dict().items()}
-    assert accumulated_sgd_step(run, torch.full_like(x, float("nan")), y, paths) == {}
-    after = run.supernet.state_dict()
-    for key, value in before.items():
-        assert torch.equal(value, after[key]), key  # weights and BatchNorm buffers untouched
-    assert math.isfinite(accumulated_sgd_step(run, x, y, paths)["train_loss"])
 
 
 # -- a SIGTERM after the command has finished (the interpreter's exit) --------------------------------------
