@@ -58,6 +58,31 @@ class UniformSampler(Sampler):
 
 
 MAX_CANDIDATES = 1_000_000
+#: offset of the seed of the final pick's candidate stream from the run's seed (not the search's own stream)
+CANDIDATE_STREAM = 7919
+
+
+def distinct_samples(space, count: int, generator: torch.Generator,
+                     max_draws: int | None = None) -> list[dict[str, int]]:
+    """Up to ``count`` distinct random architectures of ``space``, in the order drawn.
+
+    Fewer when 1,000 draws in a row bring nothing new (a small space runs
+    out of architectures) or after ``max_draws`` draws.  RSPS's final pick
+    and the proxy screen draw their candidates here, so with the same seed
+    they rank the same stream.
+    """
+    seen, cells, repeats, draws = set(), [], 0, 0
+    while len(cells) < count and repeats < 1000 and (max_draws is None or draws < max_draws):
+        choices = space.sample(generator)
+        draws += 1
+        key = tuple(sorted(choices.items()))
+        if key in seen:
+            repeats += 1
+            continue
+        seen.add(key)
+        cells.append(choices)
+        repeats = 0
+    return cells
 
 
 class RandomSearch(ArchOptimizer):
@@ -88,20 +113,8 @@ class RandomSearch(ArchOptimizer):
         return None
 
     def final_genotype(self, run):
-        generator = torch.Generator().manual_seed(run.config.seed + 7919)
-        seen, candidates, repeats = set(), [], 0
-        for _ in range(self.num_candidates * 4):
-            choices = run.space.sample(generator)
-            key = tuple(sorted(choices.items()))
-            if key not in seen:
-                seen.add(key)
-                candidates.append(choices)
-                repeats = 0
-            else:
-                repeats += 1
-            # a small space runs out of new architectures long before num_candidates * 4 draws
-            if len(candidates) == self.num_candidates or repeats >= 1000:
-                break
+        generator = torch.Generator().manual_seed(run.config.seed + CANDIDATE_STREAM)
+        candidates = distinct_samples(run.space, self.num_candidates, generator, max_draws=self.num_candidates * 4)
         screened = sorted(
             candidates,
             key=lambda c: _rank_key(run.evaluate(c, self.screen_batches)),

@@ -23,25 +23,11 @@ import torch
 
 from nasplug.components import ArchOptimizer
 from nasplug.errors import ConfigError
+from nasplug.strategies.random_search import CANDIDATE_STREAM, distinct_samples
 
 from nasplug_zerocost.driven import inner_optimizer
-from nasplug_zerocost.scoring import cell_key, vote
+from nasplug_zerocost.scoring import vote
 from nasplug_zerocost.search import DEFAULT_PROXIES, CellScorer, positive_int, scoring_batches, voting_proxies
-
-
-def distinct_cells(space, count: int, generator: torch.Generator) -> list[dict[str, int]]:
-    """Up to ``count`` distinct random architectures (fewer when 1,000 draws in a row bring nothing new)."""
-    seen, cells, repeats = set(), [], 0
-    while len(cells) < count and repeats < 1000:
-        choices = space.sample(generator)
-        key = cell_key(choices)
-        if key in seen:
-            repeats += 1
-            continue
-        seen.add(key)
-        cells.append(choices)
-        repeats = 0
-    return cells
 
 
 def screened(cells: Sequence[Mapping[str, int]], scores: Sequence[Mapping[str, float]], keep: int,
@@ -86,8 +72,8 @@ class ProxyScreen(ArchOptimizer):
         return self.inner.epoch_genotype(run) if hasattr(self.inner, "epoch_genotype") else None
 
     def final_genotype(self, run):
-        generator = torch.Generator().manual_seed(run.config.seed + 7919)  # RSPS's candidate stream
-        cells = distinct_cells(run.space, self.cells, generator)
+        generator = torch.Generator().manual_seed(run.config.seed + CANDIDATE_STREAM)  # RSPS's candidates
+        cells = distinct_samples(run.space, self.cells, generator)
         scorer = CellScorer(run.space, self.proxies, scoring_batches(run, self.batches, self.batch_size),
                             run.data.num_classes, run.config.seed)
         finalists = screened(cells, [scorer(c) for c in cells], self.keep, self.weights)

@@ -11,7 +11,9 @@ from nasplug.errors import NasplugError
 from nasplug.search.run import SearchRun, merged_config
 from nasplug.spaces.nb201 import NB201Space
 
-from nasplug_zerocost.screen import distinct_cells, proxy_screen, screened
+from nasplug.strategies.random_search import CANDIDATE_STREAM, distinct_samples
+
+from nasplug_zerocost.screen import proxy_screen, screened
 from nasplug_zerocost.scoring import cell_key
 
 TINY = dict(space="nb201", space_options={"C": 4, "N": 1}, data="digits", data_options={"limit_train": 128},
@@ -27,16 +29,19 @@ def test_one_proxy_keeps_its_highest_scores_in_order(values, data):
     assert [c["edge"] for c in kept] == sorted(range(len(values)), key=lambda k: -values[k])[:keep]
 
 
-def test_distinct_cells_are_distinct_and_stop_when_the_space_runs_out():
+def test_distinct_samples_are_distinct_and_stop_when_the_space_runs_out():
     space = NB201Space(C=4, N=1)
-    cells = distinct_cells(space, 300, torch.Generator().manual_seed(0))
+    cells = distinct_samples(space, 300, torch.Generator().manual_seed(0))
     assert len(cells) == 300 and len({cell_key(c) for c in cells}) == 300
 
     class TwoCells:
         def sample(self, generator):
             return {"d": int(torch.randint(2, (1,), generator=generator))}
 
-    assert sorted(c["d"] for c in distinct_cells(TwoCells(), 10, torch.Generator().manual_seed(0))) == [0, 1]
+    assert sorted(c["d"] for c in distinct_samples(TwoCells(), 10, torch.Generator().manual_seed(0))) == [0, 1]
+    # RSPS's 100 candidates are the first 100 of the screen's 200 (the same stream, cut shorter)
+    rsps = distinct_samples(space, 100, torch.Generator().manual_seed(7), max_draws=400)
+    assert rsps == distinct_samples(space, 200, torch.Generator().manual_seed(7))[:100]
 
 
 def test_the_pick_is_the_supernets_best_finalist():
@@ -47,7 +52,7 @@ def test_the_pick_is_the_supernets_best_finalist():
     finalists = run.optimizer.last_screen
     assert len(finalists) == 4
     # the finalists are the 4 of the 20 candidates with the most parameters ...
-    cells = distinct_cells(run.space, 20, torch.Generator().manual_seed(config.seed + 7919))
+    cells = distinct_samples(run.space, 20, torch.Generator().manual_seed(config.seed + CANDIDATE_STREAM))
     params = [run.optimizer.proxies["params"](run.space.build_child(run.space.genotype_from_choices(c),
                                                                     (1, 8, 8), 10), None) for c in cells]
     assert sorted(params, reverse=True)[3] <= min(
